@@ -1,0 +1,32 @@
+"""The set of configured backends, by name."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from gateway.backends.base import Backend
+
+
+class UnknownBackend(KeyError):
+    pass
+
+
+class BackendRegistry:
+    def __init__(self, backends: Iterable[Backend]) -> None:
+        self._by_name = {b.name: b for b in backends}
+
+    def get(self, name: str) -> Backend:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise UnknownBackend(name) from None
+
+    def names(self) -> list[str]:
+        return sorted(self._by_name)
+
+    def all(self) -> list[Backend]:
+        return list(self._by_name.values())
+
+    async def close(self) -> None:
+        for backend in self._by_name.values():
+            await backend.close()

@@ -1,0 +1,151 @@
+"""``skybridge serve`` and ``skybridge migrate``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import ssl
+import sys
+from pathlib import Path
+
+import uvloop
+from aiohttp import web
+
+from gateway.app import RootKey, create_app, ensure_root_key
+from gateway.config import GatewayConfig, load, with_database
+from gateway.embedded_pg import embedded_database
+from metadata import db
+
+log = logging.getLogger("skybridge")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="skybridge", description="Skybridge S3 gateway")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the gateway")
+    serve.add_argument("--config", type=Path, default=None, help="YAML configuration file")
+    serve.add_argument("--workers", type=int, default=None, help="processes on one port")
+    migrate = sub.add_parser("migrate", help="apply database migrations and exit")
+    migrate.add_argument("--config", type=Path, default=None)
+    return parser
+
+
+async def _prepare(config: GatewayConfig) -> RootKey:
+    assert config.database_url is not None
+    await db.migrate(config.database_url, config.migrations_dir)
+    pool = await db.create_pool(config.database_url, min_size=1, max_size=2)
+    try:
+        return await ensure_root_key(pool, config)
+    finally:
+        await pool.close()
+
+
+def _ssl_context(config: GatewayConfig) -> ssl.SSLContext | None:
+    tls = config.server.tls
+    if tls is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tls.cert_file, tls.key_file)
+    return context
+
+
+def _bind(config: GatewayConfig) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in config.server.host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((config.server.host, config.server.port))
+    sock.listen(1024)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _serve_process(config: GatewayConfig, sock: socket.socket) -> None:
+    """One worker: its own event loop, pool and app on the shared listening socket."""
+    loop = uvloop.new_event_loop()
+    asyncio.set_event_loop(loop)
+    web.run_app(
+        create_app(config),
+        sock=sock,
+        ssl_context=_ssl_context(config),
+        shutdown_timeout=config.server.shutdown_timeout_s,
+        print=None,
+        loop=loop,
+        access_log=None,
+    )
+
+
+def _announce(config: GatewayConfig, key: RootKey, workers: int, embedded: bool) -> None:
+    scheme = "https" if config.server.tls else "http"
+    lines = [
+        f"Skybridge listening on {scheme}://{config.server.host}:{config.server.port}"
+        f" ({workers} worker{'s' if workers > 1 else ''})",
+        f"  database:   {f'embedded in {config.data_dir}' if embedded else 'external'}",
+        f"  backends:   {', '.join(b.name + ' (' + b.driver + ')' for b in config.backends)}",
+        f"  access key: {key.access_key}",
+        f"  secret key: {key.secret_key}",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+def _run_workers(config: GatewayConfig, workers: int) -> None:
+    sock = _bind(config)
+    if workers == 1:
+        _serve_process(config, sock)
+        return
+    ctx = multiprocessing.get_context("fork")
+    children = [ctx.Process(target=_serve_process, args=(config, sock)) for _ in range(workers)]
+    for child in children:
+        child.start()
+
+    def forward(signum: int, _frame: object) -> None:
+        for child in children:
+            if child.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child.pid, signal.SIGINT)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for child in children:
+        child.join()
+
+
+def serve(config_path: Path | None, workers: int | None) -> int:
+    config = load(config_path)
+    count = workers or config.server.workers
+    embedded = config.embedded_database
+    with contextlib.ExitStack() as stack:
+        if embedded:
+            config.data_dir.mkdir(parents=True, exist_ok=True)
+            config = with_database(config, stack.enter_context(embedded_database(config.data_dir)))
+        key = asyncio.run(_prepare(config))
+        _announce(config, key, count, embedded)
+        _run_workers(config, count)
+    return 0
+
+
+def migrate(config_path: Path | None) -> int:
+    config = load(config_path)
+    with contextlib.ExitStack() as stack:
+        if config.embedded_database:
+            config = with_database(config, stack.enter_context(embedded_database(config.data_dir)))
+        assert config.database_url is not None
+        applied = asyncio.run(db.migrate(config.database_url, config.migrations_dir))
+    print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(
+        level=os.environ.get("SKYBRIDGE_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    args = _parser().parse_args(argv)
+    if args.command == "serve":
+        return serve(args.config, args.workers)
+    return migrate(args.config)

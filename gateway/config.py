@@ -1,0 +1,166 @@
+"""Configuration: one YAML file plus a few environment overrides, read at start only."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_PORT = 9000
+DEFAULT_REGION = "us-east-1"
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class TlsConfig:
+    cert_file: Path
+    key_file: Path
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    workers: int = 1
+    domain: str | None = None
+    region: str = DEFAULT_REGION
+    tls: TlsConfig | None = None
+    shutdown_timeout_s: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class BackendConfig:
+    name: str
+    driver: str
+    path: Path | None = None
+    endpoint: str | None = None
+    bucket: str | None = None
+    region: str = DEFAULT_REGION
+    access_key: str | None = None
+    secret_key: str | None = None
+    key_prefix: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class GcConfig:
+    interval_s: float = 30.0
+    # A pending version older than this belongs to a writer that died.
+    pending_timeout_s: float = 3600.0
+    # Bytes of a replaced version outlive it this long, for readers still streaming it.
+    deletion_delay_s: float = 300.0
+    # A multipart part whose write outlives this is presumed abandoned.
+    part_grace_s: float = 86400.0
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConfig:
+    data_dir: Path
+    database_url: str | None = None
+    site: str = "local"
+    server: ServerConfig = field(default_factory=ServerConfig)
+    backends: tuple[BackendConfig, ...] = ()
+    default_backend: str = "local"
+    root_access_key: str | None = None
+    root_secret_key: str | None = None
+    gc: GcConfig = field(default_factory=GcConfig)
+    migrations_dir: Path = Path(__file__).resolve().parent.parent / "migrations"
+
+    @property
+    def embedded_database(self) -> bool:
+        return self.database_url is None
+
+
+def _secret(section: Mapping[str, Any], name: str) -> str | None:
+    """A secret given inline, by environment variable (``NAME_env``) or file (``NAME_file``)."""
+    if section.get(f"{name}_env"):
+        value = os.environ.get(str(section[f"{name}_env"]))
+        if value is None:
+            raise ConfigError(f"environment variable {section[f'{name}_env']} is not set")
+        return value
+    if section.get(f"{name}_file"):
+        return Path(str(section[f"{name}_file"])).read_text().strip()
+    value = section.get(name)
+    return None if value is None else str(value)
+
+
+def _backend(raw: Mapping[str, Any], data_dir: Path) -> BackendConfig:
+    driver = str(raw.get("driver", ""))
+    name = str(raw.get("name", ""))
+    if not name or driver not in ("localfs", "s3"):
+        raise ConfigError(f"backend {name!r}: a name and a driver (localfs or s3) are required")
+    if driver == "localfs":
+        path = Path(str(raw.get("path") or data_dir / "backends" / name))
+        return BackendConfig(name=name, driver=driver, path=path)
+    if not raw.get("endpoint") or not raw.get("bucket"):
+        raise ConfigError(f"backend {name!r}: s3 needs endpoint and bucket")
+    return BackendConfig(
+        name=name,
+        driver=driver,
+        endpoint=str(raw["endpoint"]),
+        bucket=str(raw["bucket"]),
+        region=str(raw.get("region", DEFAULT_REGION)),
+        access_key=_secret(raw, "access_key"),
+        secret_key=_secret(raw, "secret_key"),
+        key_prefix=str(raw.get("key_prefix", "")),
+    )
+
+
+def _server(raw: Mapping[str, Any]) -> ServerConfig:
+    tls = raw.get("tls")
+    return ServerConfig(
+        host=str(raw.get("host", "127.0.0.1")),
+        port=int(raw.get("port", DEFAULT_PORT)),
+        workers=int(raw.get("workers", 1)),
+        domain=raw.get("domain") or None,
+        region=str(raw.get("region", DEFAULT_REGION)),
+        tls=TlsConfig(Path(tls["cert_file"]), Path(tls["key_file"])) if tls else None,
+        shutdown_timeout_s=float(raw.get("shutdown_timeout_s", 30.0)),
+    )
+
+
+def from_mapping(raw: Mapping[str, Any], env: Mapping[str, str]) -> GatewayConfig:
+    data_dir = Path(env.get("SKYBRIDGE_DATA_DIR") or raw.get("data_dir") or "skybridge-data")
+    database = raw.get("database") or {}
+    backends = tuple(_backend(b, data_dir) for b in raw.get("backends") or ())
+    if not backends:
+        backends = (BackendConfig("local", "localfs", data_dir / "backends" / "local"),)
+    default_backend = str(raw.get("default_backend") or backends[0].name)
+    if default_backend not in {b.name for b in backends}:
+        raise ConfigError(f"default_backend {default_backend!r} is not a configured backend")
+    root = raw.get("root") or {}
+    config = GatewayConfig(
+        data_dir=data_dir,
+        database_url=env.get("SKYBRIDGE_DATABASE_URL") or _secret(database, "url"),
+        site=str(raw.get("site", "local")),
+        server=_server(raw.get("server") or {}),
+        backends=backends,
+        default_backend=default_backend,
+        root_access_key=env.get("SKYBRIDGE_ROOT_ACCESS_KEY") or _secret(root, "access_key"),
+        root_secret_key=env.get("SKYBRIDGE_ROOT_SECRET_KEY") or _secret(root, "secret_key"),
+        gc=GcConfig(**{k: float(v) for k, v in (raw.get("gc") or {}).items()}),
+    )
+    return config
+
+
+def load(path: Path | None, env: Mapping[str, str] | None = None) -> GatewayConfig:
+    env = os.environ if env is None else env
+    if path is None and env.get("SKYBRIDGE_CONFIG"):
+        path = Path(env["SKYBRIDGE_CONFIG"])
+    raw: Mapping[str, Any] = {}
+    if path is not None:
+        loaded = yaml.safe_load(path.read_text())
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping")
+        raw = loaded or {}
+    return from_mapping(raw, env)
+
+
+def with_database(config: GatewayConfig, url: str) -> GatewayConfig:
+    return replace(config, database_url=url)

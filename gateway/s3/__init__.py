@@ -1,0 +1,1 @@
+"""The S3 API edge: routing, authentication and wire formats."""

@@ -1,0 +1,160 @@
+"""The one S3 entry point: route, authenticate, resolve the bucket, call one handler.
+
+Errors are rendered here and only here.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from gateway.errors import InternalError, S3Error
+from gateway.s3 import cors, xml
+from gateway.s3.auth import Identity, authenticate
+from gateway.s3.call import S3Call
+from gateway.s3.handlers import buckets, listing, multipart, objects
+from gateway.s3.router import BUCKETLESS, Endpoint, Op, route, split_target
+from gateway.services.container import Services
+from gateway.services.context import RequestContext
+from metadata.models import BucketRow
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[S3Call], Awaitable[web.StreamResponse]]
+
+SERVICES = web.AppKey("services", Services)
+DOMAIN = web.AppKey("domain", str)
+_REQUEST_ID = "skybridge.request_id"
+_IDENTITY = "skybridge.identity"
+_BUCKET = "skybridge.bucket"
+
+HANDLERS: dict[Op, Handler] = {
+    Op.ListBuckets: buckets.list_buckets,
+    Op.CreateBucket: buckets.create_bucket,
+    Op.DeleteBucket: buckets.delete_bucket,
+    Op.HeadBucket: buckets.head_bucket,
+    Op.GetBucketLocation: buckets.get_bucket_location,
+    Op.GetBucketVersioning: buckets.get_bucket_versioning,
+    Op.PutBucketVersioning: buckets.put_bucket_versioning,
+    Op.GetBucketTagging: buckets.get_bucket_tagging,
+    Op.PutBucketTagging: buckets.put_bucket_tagging,
+    Op.DeleteBucketTagging: buckets.delete_bucket_tagging,
+    Op.GetBucketCors: buckets.get_bucket_cors,
+    Op.PutBucketCors: buckets.put_bucket_cors,
+    Op.DeleteBucketCors: buckets.delete_bucket_cors,
+    Op.ListObjects: listing.list_objects,
+    Op.ListObjectsV2: listing.list_objects_v2,
+    Op.ListObjectVersions: listing.list_object_versions,
+    Op.ListMultipartUploads: multipart.list_multipart_uploads,
+    Op.DeleteObjects: objects.delete_objects,
+    Op.PutObject: objects.put_object,
+    Op.CopyObject: objects.copy_object,
+    Op.GetObject: objects.get_object,
+    Op.HeadObject: objects.head_object,
+    Op.DeleteObject: objects.delete_object,
+    Op.GetObjectTagging: objects.get_object_tagging,
+    Op.PutObjectTagging: objects.put_object_tagging,
+    Op.DeleteObjectTagging: objects.delete_object_tagging,
+    Op.CreateMultipartUpload: multipart.create_multipart_upload,
+    Op.UploadPart: multipart.upload_part,
+    Op.UploadPartCopy: multipart.upload_part_copy,
+    Op.CompleteMultipartUpload: multipart.complete_multipart_upload,
+    Op.AbortMultipartUpload: multipart.abort_multipart_upload,
+    Op.ListParts: multipart.list_parts,
+}
+
+
+def request_id(request: web.Request) -> str:
+    rid = request.get(_REQUEST_ID)
+    if rid is None:
+        rid = secrets.token_hex(8).upper()
+        request[_REQUEST_ID] = rid
+    return str(rid)
+
+
+def endpoint_of(request: web.Request) -> Endpoint:
+    bucket, key = split_target(request.host, request.raw_path, request.app[DOMAIN] or None)
+    copy = "x-amz-copy-source" in request.headers
+    return Endpoint(route(request.method, bucket, key, request.query, copy), bucket, key)
+
+
+def render_error(request: web.Request, error: S3Error) -> web.Response:
+    rid = request_id(request)
+    headers = {"x-amz-request-id": rid, "x-amz-id-2": rid, **error.headers}
+    if request.method == "HEAD" or error.status == 304:
+        return web.Response(status=error.status, headers=headers)
+    fields = {"Code": error.code, "Message": error.message, **error.fields}
+    fields.update({"RequestId": rid, "HostId": rid})
+    body = xml.render("Error", fields, namespace=False)
+    response = web.Response(
+        status=error.status, body=body, headers=headers, content_type="application/xml"
+    )
+    if request.body_exists and not request.content.is_eof():
+        # The body was not read; the connection cannot be reused safely.
+        response.force_close()
+    return response
+
+
+async def _identity(request: web.Request, services: Services) -> Identity:
+    identity = request.get(_IDENTITY)
+    if identity is None:
+        identity = await authenticate(request, services.auth)
+        request[_IDENTITY] = identity
+    assert isinstance(identity, Identity)
+    return identity
+
+
+async def expect_handler(request: web.Request) -> web.StreamResponse | None:
+    """Answer ``Expect: 100-continue`` only once the request is authenticated."""
+    try:
+        await _identity(request, request.app[SERVICES])
+    except S3Error as error:
+        return render_error(request, error)
+    if request.version >= (1, 1) and request.headers.get("Expect", "").lower() == "100-continue":
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    return None
+
+
+async def _dispatch(request: web.Request) -> web.StreamResponse:
+    services = request.app[SERVICES]
+    endpoint = endpoint_of(request)
+    if endpoint.op is Op.Preflight:
+        bucket = await services.buckets.lookup(endpoint.bucket or "")
+        return cors.preflight(bucket, request)
+    identity = await _identity(request, services)
+    ctx = RequestContext(identity.key.access_key_id, identity.key.tenant, request_id(request))
+    bucket_row: BucketRow | None = None
+    if endpoint.op not in BUCKETLESS:
+        bucket_row = await services.buckets.resolve(ctx, endpoint.bucket or "")
+        request[_BUCKET] = bucket_row
+    call = S3Call(request, endpoint, services, identity, ctx, bucket_row)
+    return await HANDLERS[endpoint.op](call)
+
+
+async def handle(request: web.Request) -> web.StreamResponse:
+    try:
+        response = await _dispatch(request)
+    except objects.StreamAborted:
+        raise
+    except S3Error as error:
+        response = render_error(request, error)
+    except Exception:
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        response = render_error(request, InternalError())
+    return response
+
+
+async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
+    rid = request_id(request)
+    response.headers.setdefault("x-amz-request-id", rid)
+    response.headers.setdefault("x-amz-id-2", rid)
+    response.headers.setdefault("Server", "Skybridge")
+    cors.apply(request.get(_BUCKET), request, response)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_route("*", "/{tail:.*}", handle, expect_handler=expect_handler)
+    app.on_response_prepare.append(on_prepare)

@@ -1,0 +1,204 @@
+"""Parsing request headers into typed values, and rendering object headers."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from email.utils import format_datetime, parsedate_to_datetime
+from urllib.parse import parse_qsl, quote, unquote
+
+from multidict import CIMultiDictProxy
+
+from gateway import checksums
+from gateway.errors import InvalidArgument, InvalidRequest, InvalidStorageClass
+from gateway.services.context import ByteRange, Conditions
+from gateway.services.objects import ObjectAttributes
+from metadata.models import VersionRow
+
+# Standard headers stored with an object and returned on GET/HEAD.
+STORED_HEADERS = (
+    "Cache-Control",
+    "Content-Disposition",
+    "Content-Encoding",
+    "Content-Language",
+    "Expires",
+    "x-amz-website-redirect-location",
+)
+STORAGE_CLASSES = frozenset(
+    {
+        "STANDARD", "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING",
+        "GLACIER", "DEEP_ARCHIVE", "GLACIER_IR", "OUTPOSTS", "SNOW", "EXPRESS_ONEZONE",
+    }
+)  # fmt: skip
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+META_PREFIX = "x-amz-meta-"
+
+
+def http_date(moment: datetime) -> str:
+    return format_datetime(moment.replace(microsecond=0), usegmt=True)
+
+
+def parse_http_date(value: str | None) -> datetime | None:
+    """RFC 7231 dates; an unparseable date is ignored, as S3 ignores it."""
+    if not value:
+        return None
+    try:
+        return parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def conditions(headers: Mapping[str, str], prefix: str = "") -> Conditions:
+    return Conditions(
+        if_match=headers.get(f"{prefix}If-Match"),
+        if_none_match=headers.get(f"{prefix}If-None-Match"),
+        if_modified_since=parse_http_date(headers.get(f"{prefix}If-Modified-Since")),
+        if_unmodified_since=parse_http_date(headers.get(f"{prefix}If-Unmodified-Since")),
+    )
+
+
+def byte_range(value: str | None) -> ByteRange | None:
+    """A single byte range; anything S3 would ignore (multiple ranges, junk) is ignored."""
+    if not value:
+        return None
+    match = _RANGE.match(value.strip())
+    if not match or (not match.group(1) and not match.group(2)):
+        return None
+    first, last = match.group(1), match.group(2)
+    if not first:
+        return ByteRange(None, None, suffix=int(last))
+    if last and int(last) < int(first):
+        return None
+    return ByteRange(int(first), int(last) if last else None)
+
+
+def tagging(value: str | None) -> dict[str, str]:
+    """The x-amz-tagging header: URL query encoding."""
+    if not value:
+        return {}
+    pairs = parse_qsl(value, keep_blank_values=True)
+    tags = dict(pairs)
+    if len(tags) != len(pairs):
+        raise InvalidArgument("Cannot provide multiple Tags with the same key")
+    return tags
+
+
+def attributes(headers: CIMultiDictProxy[str]) -> ObjectAttributes:
+    stored = {name: headers[name] for name in STORED_HEADERS if name in headers}
+    metadata = {
+        name.lower()[len(META_PREFIX) :]: value
+        for name, value in headers.items()
+        if name.lower().startswith(META_PREFIX)
+    }
+    storage_class = headers.get("x-amz-storage-class", "STANDARD")
+    if storage_class not in STORAGE_CLASSES:
+        raise InvalidStorageClass(StorageClassRequested=storage_class)
+    return ObjectAttributes(
+        content_type=headers.get("Content-Type"),
+        headers=stored,
+        user_metadata=metadata,
+        tags=tagging(headers.get("x-amz-tagging")),
+        storage_class=storage_class,
+    )
+
+
+def copy_source(value: str) -> tuple[str, str, str | None]:
+    """(bucket, key, versionId) of x-amz-copy-source."""
+    path, _, query = value.partition("?")
+    path = unquote(path).lstrip("/")
+    bucket, _, key = path.partition("/")
+    if not bucket or not key:
+        raise InvalidArgument(
+            "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
+            ArgumentName="x-amz-copy-source",
+        )
+    version_id = dict(parse_qsl(query)).get("versionId") if query else None
+    return bucket, key, version_id
+
+
+def copy_range(value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    match = _RANGE.match(value.strip())
+    if not match or not match.group(1) or not match.group(2):
+        raise InvalidArgument(
+            "The x-amz-copy-source-range value must be of the form bytes=first-last",
+            ArgumentName="x-amz-copy-source-range",
+        )
+    return int(match.group(1)), int(match.group(2))
+
+
+def int_param(query: Mapping[str, str], name: str, default: int) -> int:
+    value = query.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise InvalidArgument(
+            f"Provided {name} not an integer or within integer range", ArgumentName=name
+        ) from None
+
+
+def object_headers(version: VersionRow, checksum_mode: bool) -> dict[str, str]:
+    headers = {
+        "ETag": f'"{version.etag}"',
+        "Last-Modified": http_date(version.created_at),
+        "Content-Type": version.content_type or "binary/octet-stream",
+        "Accept-Ranges": "bytes",
+    }
+    headers.update(version.headers)
+    for name, value in version.user_metadata.items():
+        headers[META_PREFIX + name] = value
+    if not version.is_null_version:
+        headers["x-amz-version-id"] = version.version_id
+    if version.storage_class != "STANDARD":
+        headers["x-amz-storage-class"] = version.storage_class
+    if version.tags:
+        headers["x-amz-tagging-count"] = str(len(version.tags))
+    if version.part_sizes:
+        headers["x-amz-mp-parts-count"] = str(len(version.part_sizes))
+    if checksum_mode and version.checksum_algorithm and version.checksum_value:
+        headers[checksums.header_name(version.checksum_algorithm)] = version.checksum_value
+        if version.checksum_type:
+            headers["x-amz-checksum-type"] = version.checksum_type
+    return headers
+
+
+RESPONSE_OVERRIDES = {
+    "response-content-type": "Content-Type",
+    "response-content-language": "Content-Language",
+    "response-expires": "Expires",
+    "response-cache-control": "Cache-Control",
+    "response-content-disposition": "Content-Disposition",
+    "response-content-encoding": "Content-Encoding",
+}
+
+
+def response_overrides(query: Mapping[str, str]) -> dict[str, str]:
+    return {header: query[name] for name, header in RESPONSE_OVERRIDES.items() if name in query}
+
+
+def url_encode_key(key: str) -> str:
+    return quote(key, safe="/")
+
+
+def check_version_id(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if value == "" or len(value) > 1024:
+        raise InvalidArgument("Invalid version id specified", ArgumentName="versionId")
+    return value
+
+
+def reject_unknown_encoding(value: str | None) -> None:
+    if value is not None and value not in ("url",):
+        raise InvalidArgument(
+            "Invalid Encoding Method specified in Request", ArgumentName="encoding-type"
+        )
+
+
+def require(condition: bool, message: str) -> None:
+    if not condition:
+        raise InvalidRequest(message)

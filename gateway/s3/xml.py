@@ -1,0 +1,95 @@
+"""S3 XML: a small, fast renderer and a size-capped parser."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+from xml.parsers.expat import ExpatError
+from xml.sax.saxutils import escape
+
+import xmltodict
+
+from gateway.errors import MalformedXML
+
+S3_NS = "http://s3.amazonaws.com/doc/2006-03-01/"
+XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
+# Request bodies that are parsed are small by nature; anything larger is refused unread.
+MAX_XML_BODY_BYTES = 2 * 1024 * 1024
+
+# A value is text, a number, a nested element, or a list of repeated elements.
+Element = str | int | bool | None | Mapping[str, Any] | Sequence[Any]
+
+
+def iso_time(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _text(value: str | int | bool) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return escape(str(value))
+
+
+class Sequence_(list[tuple[str, "Element"]]):
+    """Differently named sibling elements kept in order (Version and DeleteMarker)."""
+
+
+def _render(name: str, value: Element, out: list[str]) -> None:
+    if value is None:
+        return
+    if isinstance(value, Sequence_):
+        for child, child_value in value:
+            _render(child, child_value, out)
+        return
+    if isinstance(value, Mapping):
+        out.append(f"<{name}>")
+        for child, child_value in value.items():
+            _render(child, child_value, out)
+        out.append(f"</{name}>")
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _render(name, item, out)
+    else:
+        out.append(f"<{name}>{_text(value)}</{name}>")  # type: ignore[arg-type]
+
+
+def render(root: str, body: Mapping[str, Element], *, namespace: bool = True) -> bytes:
+    """Render ``{child: value}`` under ``root``; lists repeat an element, None omits it."""
+    out = [XML_DECLARATION, f'<{root} xmlns="{S3_NS}">' if namespace else f"<{root}>"]
+    for name, value in body.items():
+        _render(name, value, out)
+    out.append(f"</{root}>")
+    return "".join(out).encode()
+
+
+def render_text(root: str, text: str) -> bytes:
+    """A document whose root element holds only text (GetBucketLocation)."""
+    return f'{XML_DECLARATION}<{root} xmlns="{S3_NS}">{escape(text)}</{root}>'.encode()
+
+
+def parse(data: bytes, root: str) -> dict[str, Any]:
+    """Parse a request document whose root element must be ``root``; MalformedXML otherwise."""
+    if len(data) > MAX_XML_BODY_BYTES:
+        raise MalformedXML()
+    try:
+        doc = xmltodict.parse(data, process_namespaces=False, disable_entities=True)
+    except (ExpatError, ValueError):
+        raise MalformedXML() from None
+    if not isinstance(doc, dict) or len(doc) != 1:
+        raise MalformedXML()
+    ((name, content),) = doc.items()
+    if name.split(":")[-1] != root:
+        raise MalformedXML()
+    if content is None:
+        return {}
+    if not isinstance(content, dict):
+        raise MalformedXML()
+    return {k.split(":")[-1]: v for k, v in content.items() if not k.startswith("@")}
+
+
+def as_list(value: Any) -> list[Any]:
+    """xmltodict gives a dict for one repeated element and a list for several."""
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]

@@ -1,0 +1,1 @@
+"""Services decide: they own transactions and orchestrate repositories and backends."""

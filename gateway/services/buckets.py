@@ -1,0 +1,93 @@
+"""Bucket operations and the bucket naming rules."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any
+
+from gateway.errors import (
+    AccessDenied,
+    BucketAlreadyExists,
+    BucketAlreadyOwnedByYou,
+    BucketNotEmpty,
+    InvalidBucketName,
+    NoSuchBucket,
+)
+from gateway.services.context import RequestContext
+from metadata.buckets import BucketRepo
+from metadata.models import BucketRow
+
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+VERSIONING_STATES = ("Enabled", "Suspended")
+
+
+def check_bucket_name(name: str) -> None:
+    """The general-purpose bucket naming rules of AWS."""
+    if (
+        not _BUCKET_NAME.match(name)
+        or ".." in name
+        or ".-" in name
+        or "-." in name
+        or name.startswith(("xn--", "sthree-", "amzn-s3-demo-"))
+        or name.endswith(("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"))
+        or _is_ip_address(name)
+    ):
+        raise InvalidBucketName(BucketName=name)
+
+
+def _is_ip_address(name: str) -> bool:
+    try:
+        ipaddress.IPv4Address(name)
+    except ValueError:
+        return False
+    return True
+
+
+class BucketService:
+    def __init__(self, buckets: BucketRepo, default_backend: str, region: str) -> None:
+        self._buckets = buckets
+        self._default_backend = default_backend
+        self._region = region
+
+    async def list_owned(self, ctx: RequestContext) -> list[BucketRow]:
+        return await self._buckets.list_for_owner(ctx.access_key)
+
+    async def resolve(self, ctx: RequestContext, name: str) -> BucketRow:
+        """The bucket, if it exists and the caller may use it."""
+        bucket = await self._buckets.get(name)
+        if bucket is None:
+            raise NoSuchBucket(BucketName=name)
+        if bucket.owner_access_key != ctx.access_key:
+            raise AccessDenied()
+        return bucket
+
+    async def create(self, ctx: RequestContext, name: str, location: str | None) -> BucketRow:
+        check_bucket_name(name)
+        created = await self._buckets.create(
+            name, ctx.access_key, location or self._region, self._default_backend
+        )
+        if created is not None:
+            return created
+        existing = await self._buckets.get(name)
+        if existing is not None and existing.owner_access_key == ctx.access_key:
+            raise BucketAlreadyOwnedByYou(BucketName=name)
+        raise BucketAlreadyExists(BucketName=name)
+
+    async def delete(self, ctx: RequestContext, name: str) -> None:
+        bucket = await self.resolve(ctx, name)
+        if not await self._buckets.delete_if_empty(bucket.id):
+            raise BucketNotEmpty(BucketName=name)
+
+    async def set_versioning(self, bucket: BucketRow, status: str) -> None:
+        await self._buckets.set_versioning(bucket.id, status)
+
+    async def set_tags(self, bucket: BucketRow, tags: dict[str, str] | None) -> None:
+        await self._buckets.set_tags(bucket.id, tags)
+
+    async def set_cors(self, bucket: BucketRow, rules: list[dict[str, Any]] | None) -> None:
+        await self._buckets.set_cors(bucket.id, rules)
+
+    async def lookup(self, name: str) -> BucketRow | None:
+        """Unauthenticated lookup, for CORS preflight only."""
+        return await self._buckets.get(name)

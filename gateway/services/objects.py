@@ -1,0 +1,414 @@
+"""Object operations: the PUT, GET, HEAD, DELETE, copy and tagging decisions."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from gateway import checksums
+from gateway.backends.base import Backend
+from gateway.backends.registry import BackendRegistry
+from gateway.errors import (
+    InvalidArgument,
+    InvalidPartNumber,
+    InvalidRange,
+    InvalidRequest,
+    InvalidTag,
+    KeyTooLongError,
+    MetadataTooLarge,
+    MethodNotAllowed,
+    NoSuchKey,
+    NoSuchVersion,
+    NotModified,
+    PreconditionFailed,
+    ServiceUnavailable,
+)
+from gateway.services.context import ByteRange, Conditions, RequestContext
+from gateway.services.reader import open_range
+from gateway.services.streams import ExpectedDigests, VerifyingStream
+from metadata.models import BucketRow, CompletedVersion, NewVersion, VersionRow
+from metadata.objects import ObjectRepo, VersionNotPending
+
+log = logging.getLogger(__name__)
+
+MAX_KEY_BYTES = 1024
+MAX_USER_METADATA_BYTES = 2048
+MAX_TAGS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectAttributes:
+    """What a writer says about an object besides its bytes."""
+
+    content_type: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    user_metadata: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    storage_class: str = "STANDARD"
+
+
+@dataclass(frozen=True, slots=True)
+class PutObjectInput:
+    key: str
+    attributes: ObjectAttributes
+    expected: ExpectedDigests
+    if_none_match_star: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class GetObjectInput:
+    key: str
+    version_id: str | None = None
+    conditions: Conditions = Conditions()
+    range: ByteRange | None = None
+    part_number: int | None = None
+
+
+@dataclass(slots=True)
+class GetObjectResult:
+    version: VersionRow
+    # Inclusive byte range served when the response is partial (206), else None.
+    content_range: tuple[int, int] | None
+    body: AsyncIterator[bytes] | None
+
+    @property
+    def content_length(self) -> int:
+        if self.content_range is None:
+            return self.version.size_bytes
+        return self.content_range[1] - self.content_range[0] + 1
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteObjectResult:
+    version_id: str | None
+    delete_marker: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CopySource:
+    bucket: BucketRow
+    key: str
+    version_id: str | None
+    conditions: Conditions
+
+
+@dataclass(frozen=True, slots=True)
+class CopyObjectInput:
+    key: str
+    source: CopySource
+    # None keeps the source's attributes (directive COPY); a value replaces them.
+    replace_attributes: ObjectAttributes | None
+    replace_tags: dict[str, str] | None
+    storage_class: str | None = None
+
+
+def check_key(key: str) -> None:
+    if len(key.encode()) > MAX_KEY_BYTES:
+        raise KeyTooLongError(Key=key[:64])
+
+
+def check_attributes(attributes: ObjectAttributes) -> None:
+    size = sum(len(k) + len(v) for k, v in attributes.user_metadata.items())
+    if size > MAX_USER_METADATA_BYTES:
+        raise MetadataTooLarge()
+    check_tags(attributes.tags)
+
+
+def check_tags(tags: dict[str, str]) -> None:
+    if len(tags) > MAX_TAGS:
+        raise InvalidTag("Object tags cannot be greater than 10")
+    for key, value in tags.items():
+        if not key or len(key) > 128 or len(value) > 256:
+            raise InvalidTag("The TagKey or TagValue you have provided is invalid")
+
+
+def etag_matches(condition: str, etag: str) -> bool:
+    wanted = {c.strip().strip('"') for c in condition.split(",")}
+    return "*" in wanted or etag.strip('"') in wanted
+
+
+def _seconds(moment: datetime) -> datetime:
+    return moment.replace(microsecond=0)
+
+
+def evaluate_conditions(conditions: Conditions, version: VersionRow) -> None:
+    """S3's precondition order: If-Match beats If-Unmodified-Since, and If-None-Match
+    beats If-Modified-Since (RFC 7232 section 6)."""
+    etag, modified = version.etag, _seconds(version.created_at)
+    headers = {"ETag": f'"{etag}"', "Last-Modified": _http_date(modified)}
+    if conditions.if_match is not None:
+        if not etag_matches(conditions.if_match, etag):
+            raise PreconditionFailed(Condition="If-Match")
+    elif conditions.if_unmodified_since and modified > conditions.if_unmodified_since:
+        raise PreconditionFailed(Condition="If-Unmodified-Since")
+    if conditions.if_none_match is not None:
+        if etag_matches(conditions.if_none_match, etag):
+            raise NotModified(headers=headers)
+    elif conditions.if_modified_since and modified <= conditions.if_modified_since:
+        raise NotModified(headers=headers)
+
+
+def _http_date(moment: datetime) -> str:
+    return moment.strftime("%a, %d %b %Y %H:%M:%S GMT")
+
+
+def new_version_id() -> str:
+    return uuid.uuid4().hex
+
+
+def object_backend_key(bucket: BucketRow, version_id: str) -> str:
+    # Format constant: gc and scrub find a bucket's bytes by this prefix.
+    return f"b{bucket.id}/o/{version_id[:2]}/{version_id}"
+
+
+class ObjectService:
+    def __init__(self, objects: ObjectRepo, backends: BackendRegistry) -> None:
+        self._objects = objects
+        self._backends = backends
+
+    async def put(
+        self,
+        ctx: RequestContext,
+        bucket: BucketRow,
+        put: PutObjectInput,
+        body: AsyncIterator[bytes],
+    ) -> VersionRow:
+        check_key(put.key)
+        check_attributes(put.attributes)
+        version_id = new_version_id()
+        backend = self._backends.get(bucket.backend)
+        backend_key = object_backend_key(bucket, version_id)
+        pk = await self._objects.begin_write(
+            _new_version(bucket, put.key, version_id, put.attributes, backend.name, backend_key)
+        )
+        stream = VerifyingStream(body, put.expected)
+        await self._store(pk, backend, backend_key, stream, put.expected.length)
+        assert stream.result is not None
+        digests = stream.result
+        done = CompletedVersion(
+            size_bytes=digests.size,
+            etag=digests.md5.hex(),
+            checksum_algorithm=digests.checksum_algorithm,
+            checksum_type="FULL_OBJECT",
+            checksum_value=checksums.encode(digests.checksum),
+        )
+        return await self._commit(pk, done, put.if_none_match_star, backend, backend_key)
+
+    async def _store(
+        self,
+        pk: int,
+        backend: Backend,
+        backend_key: str,
+        body: AsyncIterator[bytes],
+        size_hint: int | None,
+    ) -> None:
+        try:
+            await backend.put(backend_key, body, size_hint)
+        except BaseException:
+            await asyncio.shield(self._abandon(pk, backend, backend_key))
+            raise
+
+    async def _abandon(self, pk: int, backend: Backend, backend_key: str) -> None:
+        """Best effort: gc reaps whatever this misses (the version stays failed)."""
+        try:
+            await self._objects.fail_write(pk)
+            await backend.delete(backend_key)
+        except Exception:
+            log.exception("cleanup of failed write %s/%s deferred to gc", backend.name, backend_key)
+
+    async def _commit(
+        self,
+        pk: int,
+        done: CompletedVersion,
+        if_none_match_star: bool,
+        backend: Backend,
+        backend_key: str,
+    ) -> VersionRow:
+        try:
+            version = await self._objects.commit_write(
+                pk, done, if_none_match_star=if_none_match_star
+            )
+        except VersionNotPending:
+            raise ServiceUnavailable("The upload took too long and was reclaimed.") from None
+        except BaseException:
+            await asyncio.shield(self._abandon(pk, backend, backend_key))
+            raise
+        if version is None:
+            await self._abandon(pk, backend, backend_key)
+            raise PreconditionFailed(Condition="If-None-Match")
+        return version
+
+    async def head(self, bucket: BucketRow, get: GetObjectInput) -> GetObjectResult:
+        return await self._resolve(bucket, get, with_body=False)
+
+    async def get(self, bucket: BucketRow, get: GetObjectInput) -> GetObjectResult:
+        return await self._resolve(bucket, get, with_body=True)
+
+    async def _resolve(
+        self, bucket: BucketRow, get: GetObjectInput, *, with_body: bool
+    ) -> GetObjectResult:
+        check_key(get.key)
+        version = await self.current(bucket, get.key, get.version_id)
+        evaluate_conditions(get.conditions, version)
+        span = _requested_span(version, get)
+        body = None
+        if with_body:
+            first, last = span if span else (0, version.size_bytes - 1)
+            body = await open_range(self._backends, version, first, last)
+        return GetObjectResult(version, span, body)
+
+    async def current(self, bucket: BucketRow, key: str, version_id: str | None) -> VersionRow:
+        """The version a read addresses; delete markers answer as S3 does."""
+        version = await self._objects.get(bucket.id, key, version_id)
+        if version is None:
+            if version_id is not None:
+                raise NoSuchVersion(Key=key, VersionId=version_id)
+            raise NoSuchKey(Key=key)
+        if version.is_delete_marker:
+            headers = {"x-amz-delete-marker": "true"}
+            if version_id is not None:
+                headers["x-amz-version-id"] = version.visible_version_id
+                raise MethodNotAllowed(headers=headers, Method="GET", ResourceType="DeleteMarker")
+            raise NoSuchKey(headers=headers, Key=key)
+        return version
+
+    async def delete(
+        self, bucket: BucketRow, key: str, version_id: str | None
+    ) -> DeleteObjectResult:
+        check_key(key)
+        if version_id is not None:
+            removed = await self._objects.delete_version(bucket.id, key, version_id)
+            marker = bool(removed and removed.is_delete_marker)
+            return DeleteObjectResult(version_id, marker)
+        created = await self._objects.delete_current(
+            bucket.id, key, bucket.versioning, new_version_id()
+        )
+        if created is None:
+            return DeleteObjectResult(None, False)
+        return DeleteObjectResult(created.visible_version_id, True)
+
+    async def copy(
+        self, ctx: RequestContext, bucket: BucketRow, copy: CopyObjectInput
+    ) -> tuple[VersionRow, VersionRow]:
+        """Copy through the gateway, streamed; returns (source, new version)."""
+        src = copy.source
+        source = await self.current(src.bucket, src.key, src.version_id)
+        evaluate_copy_conditions(src.conditions, source)
+        if (
+            src.bucket.id == bucket.id
+            and src.key == copy.key
+            and copy.replace_attributes is None
+            and copy.storage_class is None
+            and src.version_id is None
+            and bucket.versioning != "Enabled"
+        ):
+            raise InvalidRequest(
+                "This copy request is illegal because it is trying to copy an object to itself"
+                " without changing the object's metadata, storage class, website redirect"
+                " location or encryption attributes."
+            )
+        attributes = copy.replace_attributes or _attributes_of(source)
+        tags = source.tags if copy.replace_tags is None else copy.replace_tags
+        attributes = ObjectAttributes(
+            attributes.content_type,
+            attributes.headers,
+            attributes.user_metadata,
+            tags,
+            copy.storage_class or attributes.storage_class,
+        )
+        body = await open_range(self._backends, source, 0, source.size_bytes - 1)
+        expected = ExpectedDigests(length=source.size_bytes)
+        put = PutObjectInput(copy.key, attributes, expected)
+        return source, await self.put(ctx, bucket, put, body)
+
+    async def get_tags(self, bucket: BucketRow, key: str, version_id: str | None) -> VersionRow:
+        return await self.current(bucket, key, version_id)
+
+    async def put_tags(
+        self, bucket: BucketRow, key: str, version_id: str | None, tags: dict[str, str]
+    ) -> VersionRow:
+        check_tags(tags)
+        version = await self.current(bucket, key, version_id)
+        await self._objects.set_tags(version.pk, tags)
+        return version
+
+
+def evaluate_copy_conditions(conditions: Conditions, version: VersionRow) -> None:
+    """x-amz-copy-source-if-*: every failure is 412 (never 304), as AWS documents."""
+    try:
+        evaluate_conditions(conditions, version)
+    except NotModified:
+        raise PreconditionFailed(Condition="x-amz-copy-source-If-None-Match") from None
+
+
+def _attributes_of(version: VersionRow) -> ObjectAttributes:
+    return ObjectAttributes(
+        version.content_type,
+        dict(version.headers),
+        dict(version.user_metadata),
+        dict(version.tags),
+        version.storage_class,
+    )
+
+
+def _new_version(
+    bucket: BucketRow,
+    key: str,
+    version_id: str,
+    attributes: ObjectAttributes,
+    backend: str,
+    backend_key: str,
+) -> NewVersion:
+    return NewVersion(
+        bucket_id=bucket.id,
+        key=key,
+        version_id=version_id,
+        is_null_version=bucket.versioning != "Enabled",
+        content_type=attributes.content_type,
+        headers=attributes.headers,
+        user_metadata=attributes.user_metadata,
+        tags=attributes.tags,
+        storage_class=attributes.storage_class,
+        backend=backend,
+        backend_key=backend_key,
+    )
+
+
+def _requested_span(version: VersionRow, get: GetObjectInput) -> tuple[int, int] | None:
+    if get.part_number is not None:
+        if get.range is not None:
+            raise InvalidRequest("Cannot specify both Range header and partNumber query parameter")
+        return part_span(version, get.part_number)
+    if get.range is None:
+        return None
+    span = get.range.resolve(version.size_bytes)
+    if span is None:
+        raise InvalidRange(
+            headers={"Content-Range": f"bytes */{version.size_bytes}"},
+            ActualObjectSize=str(version.size_bytes),
+            RangeRequested=_describe(get.range),
+        )
+    return span
+
+
+def _describe(byte_range: ByteRange) -> str:
+    if byte_range.suffix is not None:
+        return f"bytes=-{byte_range.suffix}"
+    last = "" if byte_range.last is None else str(byte_range.last)
+    return f"bytes={byte_range.first}-{last}"
+
+
+def part_span(version: VersionRow, part_number: int) -> tuple[int, int] | None:
+    sizes = version.part_sizes or [version.size_bytes]
+    if part_number < 1 or part_number > 10_000:
+        raise InvalidArgument("Part number must be an integer between 1 and 10000, inclusive")
+    if part_number > len(sizes):
+        raise InvalidPartNumber()
+    if version.part_sizes is None:
+        return None  # partNumber=1 of a single-part object is the whole object (200)
+    first = sum(sizes[: part_number - 1])
+    return first, first + sizes[part_number - 1] - 1

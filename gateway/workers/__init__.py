@@ -1,0 +1,1 @@
+"""Background work: small, resumable, idempotent units whose progress lives in PostgreSQL."""

@@ -1,0 +1,94 @@
+"""Garbage collection: reap abandoned writes and delete unreferenced backend objects.
+
+Safe on many nodes at once: deletions are claimed with FOR UPDATE SKIP LOCKED and a lease,
+and reaping a version locks its row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from gateway.backends.base import BackendError
+from gateway.backends.registry import BackendRegistry, UnknownBackend
+from metadata.deletions import DeletionRepo
+from metadata.objects import ObjectRepo
+
+log = logging.getLogger(__name__)
+
+BATCH = 100
+LEASE_S = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class GcReport:
+    reaped_versions: int
+    deleted_objects: int
+    failed_deletions: int
+
+
+class GcWorker:
+    def __init__(
+        self,
+        objects: ObjectRepo,
+        deletions: DeletionRepo,
+        backends: BackendRegistry,
+        *,
+        pending_timeout_s: float,
+    ) -> None:
+        self._objects = objects
+        self._deletions = deletions
+        self._backends = backends
+        self._pending_timeout_s = pending_timeout_s
+
+    async def run_once(self) -> GcReport:
+        """One bounded pass; call until it reports no work."""
+        reaped = 0
+        for pk in await self._objects.placements_of_pending(self._pending_timeout_s, BATCH):
+            await self._objects.reap_version(pk)
+            reaped += 1
+        for pk in await self._objects.dead_versions(0, BATCH):
+            await self._objects.reap_version(pk)
+            reaped += 1
+        deleted, failed = await self._drain_deletions()
+        return GcReport(reaped, deleted, failed)
+
+    async def _drain_deletions(self) -> tuple[int, int]:
+        rows = await self._deletions.claim(BATCH, LEASE_S)
+        done: list[int] = []
+        failed = 0
+        for row in rows:
+            try:
+                await self._backends.get(row.backend).delete(row.backend_key)
+            except (BackendError, UnknownBackend) as exc:
+                # The lease expires and another pass retries it.
+                log.warning("gc could not delete %s/%s: %s", row.backend, row.backend_key, exc)
+                failed += 1
+                continue
+            done.append(row.id)
+        if done:
+            await self._deletions.done(done)
+        return len(done), failed
+
+    async def run_until_idle(self) -> GcReport:
+        total = GcReport(0, 0, 0)
+        while True:
+            report = await self.run_once()
+            total = GcReport(
+                total.reaped_versions + report.reaped_versions,
+                total.deleted_objects + report.deleted_objects,
+                total.failed_deletions + report.failed_deletions,
+            )
+            if report.reaped_versions == 0 and report.deleted_objects == 0:
+                return total
+
+    async def run_forever(self, interval_s: float) -> None:
+        while True:
+            try:
+                await self.run_until_idle()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("gc pass failed; retrying in %.0f s", interval_s)
+            await asyncio.sleep(interval_s)

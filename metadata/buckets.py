@@ -1,0 +1,85 @@
+"""Buckets and their sub-resources (versioning, tags, CORS)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from metadata.models import BucketRow
+
+_COLUMNS = "id, name, owner_access_key, location, backend, versioning, created_at, tags, cors"
+
+
+def _row(record: asyncpg.Record) -> BucketRow:
+    return BucketRow(**dict(record))
+
+
+class BucketRepo:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def get(self, name: str) -> BucketRow | None:
+        record = await self._pool.fetchrow(f"SELECT {_COLUMNS} FROM buckets WHERE name = $1", name)
+        return _row(record) if record else None
+
+    async def list_for_owner(self, owner_access_key: str) -> list[BucketRow]:
+        records = await self._pool.fetch(
+            f"SELECT {_COLUMNS} FROM buckets WHERE owner_access_key = $1 ORDER BY name",
+            owner_access_key,
+        )
+        return [_row(r) for r in records]
+
+    async def create(
+        self, name: str, owner_access_key: str, location: str, backend: str
+    ) -> BucketRow | None:
+        """Insert the bucket; ``None`` when the name is already taken."""
+        record = await self._pool.fetchrow(
+            "INSERT INTO buckets (name, owner_access_key, location, backend)"
+            f" VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING RETURNING {_COLUMNS}",
+            name,
+            owner_access_key,
+            location,
+            backend,
+        )
+        return _row(record) if record else None
+
+    async def delete_if_empty(self, bucket_id: int) -> bool:
+        """Delete the bucket unless a version or an open upload remains; True if deleted."""
+        async with self._pool.acquire() as con, con.transaction():
+            await con.execute("SELECT 1 FROM buckets WHERE id = $1 FOR UPDATE", bucket_id)
+            busy = await con.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM object_versions WHERE bucket_id = $1"
+                " AND state IN ('complete', 'pending'))"
+                " OR EXISTS (SELECT 1 FROM multipart_uploads WHERE bucket_id = $1"
+                " AND state = 'open')",
+                bucket_id,
+            )
+            if busy:
+                return False
+            # Dead rows (failed/deleted versions) no longer matter once gc has their bytes.
+            await con.execute(
+                "DELETE FROM placements WHERE version_pk IN"
+                " (SELECT id FROM object_versions WHERE bucket_id = $1)",
+                bucket_id,
+            )
+            await con.execute("DELETE FROM object_versions WHERE bucket_id = $1", bucket_id)
+            await con.execute(
+                "DELETE FROM multipart_parts WHERE upload_pk IN"
+                " (SELECT id FROM multipart_uploads WHERE bucket_id = $1)",
+                bucket_id,
+            )
+            await con.execute("DELETE FROM multipart_uploads WHERE bucket_id = $1", bucket_id)
+            await con.execute("DELETE FROM buckets WHERE id = $1", bucket_id)
+            return True
+
+    async def set_versioning(self, bucket_id: int, status: str) -> None:
+        await self._pool.execute(
+            "UPDATE buckets SET versioning = $2 WHERE id = $1", bucket_id, status
+        )
+
+    async def set_tags(self, bucket_id: int, tags: dict[str, str] | None) -> None:
+        await self._pool.execute("UPDATE buckets SET tags = $2 WHERE id = $1", bucket_id, tags)
+
+    async def set_cors(self, bucket_id: int, rules: list[dict[str, Any]] | None) -> None:
+        await self._pool.execute("UPDATE buckets SET cors = $2 WHERE id = $1", bucket_id, rules)

@@ -1,0 +1,60 @@
+"""The queue of backend objects to delete, drained by the gc worker."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from metadata.models import DeletionRow
+
+
+class DeletionRepo:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def enqueue(self, items: list[tuple[str, str]]) -> None:
+        if items:
+            await self._pool.executemany(
+                "INSERT INTO backend_deletions (backend, backend_key) VALUES ($1, $2)", items
+            )
+
+    async def add_intent(self, backend: str, backend_key: str, grace_s: float) -> int:
+        """Queue a deletion that fires after ``grace_s`` unless the writer cancels it.
+
+        Written before bytes move, so bytes of a writer that dies are found again.
+        """
+        intent_id: int = await self._pool.fetchval(
+            "INSERT INTO backend_deletions (backend, backend_key, not_before)"
+            " VALUES ($1, $2, now() + make_interval(secs => $3)) RETURNING id",
+            backend,
+            backend_key,
+            grace_s,
+        )
+        return intent_id
+
+    async def claim(self, limit: int, lease_s: float) -> list[DeletionRow]:
+        """Take due rows and push them back by ``lease_s`` so other nodes skip them."""
+        records = await self._pool.fetch(
+            "UPDATE backend_deletions SET not_before = now() + make_interval(secs => $2),"
+            " attempts = attempts + 1 WHERE id IN ("
+            " SELECT id FROM backend_deletions WHERE not_before <= now()"
+            " ORDER BY not_before LIMIT $1 FOR UPDATE SKIP LOCKED)"
+            " RETURNING id, backend, backend_key",
+            limit,
+            lease_s,
+        )
+        return [DeletionRow(**dict(r)) for r in records]
+
+    async def done(self, ids: list[int]) -> None:
+        await self._pool.execute("DELETE FROM backend_deletions WHERE id = ANY($1::bigint[])", ids)
+
+    async def referenced(self, backend: str, keys: list[str]) -> set[str]:
+        """Which of ``keys`` a placement or a part still references (for orphan checks)."""
+        records = await self._pool.fetch(
+            "SELECT k FROM unnest($2::text[]) AS k WHERE EXISTS ("
+            " SELECT 1 FROM placements p WHERE p.backend = $1 AND"
+            " (p.backend_key = k OR k = ANY(p.segment_keys)))"
+            " OR EXISTS (SELECT 1 FROM multipart_parts mp WHERE mp.backend_key = k)",
+            backend,
+            keys,
+        )
+        return {r["k"] for r in records}

@@ -1,0 +1,141 @@
+"""Row values returned by the repositories."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class AccessKeyRow:
+    access_key_id: str
+    secret_key: str
+    tenant: str
+
+
+@dataclass(frozen=True, slots=True)
+class BucketRow:
+    id: int
+    name: str
+    owner_access_key: str
+    location: str
+    backend: str
+    versioning: str
+    created_at: datetime
+    tags: dict[str, str] | None = None
+    cors: list[dict[str, Any]] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PlacementRow:
+    backend: str
+    backend_key: str
+    segment_keys: list[str] | None
+    state: str
+    size_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class VersionRow:
+    pk: int
+    seq: int
+    bucket_id: int
+    key: str
+    version_id: str
+    is_null_version: bool
+    state: str
+    is_latest: bool
+    is_delete_marker: bool
+    size_bytes: int
+    etag: str
+    content_type: str | None
+    headers: dict[str, str]
+    user_metadata: dict[str, str]
+    tags: dict[str, str]
+    storage_class: str
+    checksum_algorithm: str | None
+    checksum_type: str | None
+    checksum_value: str | None
+    part_sizes: list[int] | None
+    part_checksums: list[str] | None
+    created_at: datetime
+    placements: list[PlacementRow] = field(default_factory=list)
+
+    @property
+    def visible_version_id(self) -> str:
+        return "null" if self.is_null_version else self.version_id
+
+
+@dataclass(frozen=True, slots=True)
+class NewVersion:
+    """Everything a writer knows about a version before its bytes are stored."""
+
+    bucket_id: int
+    key: str
+    version_id: str
+    is_null_version: bool
+    content_type: str | None
+    headers: dict[str, str]
+    user_metadata: dict[str, str]
+    tags: dict[str, str]
+    storage_class: str
+    backend: str
+    backend_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class CompletedVersion:
+    """What is known once the bytes are stored and verified."""
+
+    size_bytes: int
+    etag: str
+    checksum_algorithm: str | None
+    checksum_type: str | None
+    checksum_value: str | None
+    part_sizes: list[int] | None = None
+    part_checksums: list[str] | None = None
+    segment_keys: list[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ListEntry:
+    key: str
+    is_prefix: bool
+    version: VersionRow | None
+
+
+@dataclass(frozen=True, slots=True)
+class UploadRow:
+    pk: int
+    upload_id: str
+    bucket_id: int
+    key: str
+    backend: str
+    state: str
+    content_type: str | None
+    headers: dict[str, str]
+    user_metadata: dict[str, str]
+    tags: dict[str, str]
+    storage_class: str
+    checksum_algorithm: str | None
+    checksum_type: str | None
+    owner_access_key: str
+    initiated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PartRow:
+    part_number: int
+    size_bytes: int
+    etag: str
+    checksum_value: str | None
+    backend_key: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DeletionRow:
+    id: int
+    backend: str
+    backend_key: str

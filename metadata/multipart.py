@@ -1,0 +1,208 @@
+"""Multipart uploads and their parts."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from metadata.db import Conn
+from metadata.models import CompletedVersion, NewVersion, PartRow, UploadRow, VersionRow
+from metadata.objects import commit_pending, insert_pending
+
+_UPLOAD_COLUMNS = (
+    "id AS pk, upload_id, bucket_id, key, backend, state, content_type, headers,"
+    " user_metadata, tags, storage_class, checksum_algorithm, checksum_type,"
+    " owner_access_key, initiated_at"
+)
+_PART_COLUMNS = "part_number, size_bytes, etag, checksum_value, backend_key, created_at"
+
+
+class MultipartRepo:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def create(self, upload: UploadRow) -> None:
+        await self._pool.execute(
+            "INSERT INTO multipart_uploads (upload_id, bucket_id, key, backend, state,"
+            " content_type, headers, user_metadata, tags, storage_class, checksum_algorithm,"
+            " checksum_type, owner_access_key)"
+            " VALUES ($1, $2, $3, $4, 'open', $5, $6, $7, $8, $9, $10, $11, $12)",
+            upload.upload_id,
+            upload.bucket_id,
+            upload.key,
+            upload.backend,
+            upload.content_type,
+            upload.headers,
+            upload.user_metadata,
+            upload.tags,
+            upload.storage_class,
+            upload.checksum_algorithm,
+            upload.checksum_type,
+            upload.owner_access_key,
+        )
+
+    async def get_open(self, bucket_id: int, key: str, upload_id: str) -> UploadRow | None:
+        record = await self._pool.fetchrow(
+            f"SELECT {_UPLOAD_COLUMNS} FROM multipart_uploads"
+            " WHERE upload_id = $1 AND bucket_id = $2 AND key = $3 AND state = 'open'",
+            upload_id,
+            bucket_id,
+            key,
+        )
+        return UploadRow(**dict(record)) if record else None
+
+    async def put_part(self, upload_pk: int, part: PartRow, intent_id: int) -> bool:
+        """Record a stored part, replacing an earlier upload of the same number.
+
+        ``intent_id`` is the deletion queued before the bytes were written; it is cancelled
+        here. Returns False when the upload is no longer open or gc already claimed the
+        intent (the caller queues the bytes for deletion).
+        """
+        async with self._pool.acquire() as con, con.transaction():
+            cancelled = await con.fetchval(
+                "DELETE FROM backend_deletions WHERE id = $1 AND attempts = 0 RETURNING id",
+                intent_id,
+            )
+            if cancelled is None:
+                return False
+            state = await con.fetchval(
+                "SELECT state FROM multipart_uploads WHERE id = $1 FOR SHARE", upload_pk
+            )
+            if state != "open":
+                return False
+            old = await con.fetchval(
+                "SELECT backend_key FROM multipart_parts"
+                " WHERE upload_pk = $1 AND part_number = $2 FOR UPDATE",
+                upload_pk,
+                part.part_number,
+            )
+            if old is not None:
+                await _queue_deletion(con, upload_pk, [old])
+            await con.execute(
+                "INSERT INTO multipart_parts (upload_pk, part_number, size_bytes, etag,"
+                " checksum_value, backend_key) VALUES ($1, $2, $3, $4, $5, $6)"
+                " ON CONFLICT (upload_pk, part_number) DO UPDATE SET"
+                " size_bytes = EXCLUDED.size_bytes, etag = EXCLUDED.etag,"
+                " checksum_value = EXCLUDED.checksum_value,"
+                " backend_key = EXCLUDED.backend_key, created_at = now()",
+                upload_pk,
+                part.part_number,
+                part.size_bytes,
+                part.etag,
+                part.checksum_value,
+                part.backend_key,
+            )
+            return True
+
+    async def parts(self, upload_pk: int, after: int = 0, limit: int = 10_000) -> list[PartRow]:
+        records = await self._pool.fetch(
+            f"SELECT {_PART_COLUMNS} FROM multipart_parts WHERE upload_pk = $1"
+            " AND part_number > $2 ORDER BY part_number LIMIT $3",
+            upload_pk,
+            after,
+            limit,
+        )
+        return [PartRow(**dict(r)) for r in records]
+
+    async def finish(self, upload_pk: int, state: str, keep_parts: list[int]) -> bool:
+        """Close the upload; queue the bytes of every part not kept. False if not open."""
+        async with self._pool.acquire() as con, con.transaction():
+            closed = await con.fetchval(
+                "UPDATE multipart_uploads SET state = $2 WHERE id = $1 AND state = 'open'"
+                " RETURNING id",
+                upload_pk,
+                state,
+            )
+            if closed is None:
+                return False
+            unused = await con.fetch(
+                "DELETE FROM multipart_parts WHERE upload_pk = $1"
+                " AND NOT (part_number = ANY($2::int[])) RETURNING backend_key",
+                upload_pk,
+                keep_parts,
+            )
+            await _queue_deletion(con, upload_pk, [r["backend_key"] for r in unused])
+            await con.execute("DELETE FROM multipart_parts WHERE upload_pk = $1", upload_pk)
+            return True
+
+    async def complete(
+        self,
+        upload_pk: int,
+        keep_parts: list[int],
+        new: NewVersion,
+        done: CompletedVersion,
+        *,
+        if_none_match_star: bool,
+    ) -> VersionRow | None | bool:
+        """Close the upload and commit its object in one transaction.
+
+        The parts' bytes become the version's segments, so closing the upload and
+        committing the version must never be separated: an abort in between would delete
+        bytes a version references. Returns False if the upload is no longer open, None if
+        ``if_none_match_star`` failed (nothing changes), else the committed version.
+        """
+        try:
+            async with self._pool.acquire() as con, con.transaction():
+                return await _complete_in(con, upload_pk, keep_parts, new, done, if_none_match_star)
+        except _Rollback:
+            return None
+
+    async def list_open(
+        self, bucket_id: int, prefix: str, key_marker: str, upload_id_marker: str, limit: int
+    ) -> list[UploadRow]:
+        records = await self._pool.fetch(
+            f"SELECT {_UPLOAD_COLUMNS} FROM multipart_uploads"
+            " WHERE bucket_id = $1 AND state = 'open' AND starts_with(key, $2)"
+            " AND (key > $3 OR (key = $3 AND upload_id > $4))"
+            " ORDER BY key, upload_id LIMIT $5",
+            bucket_id,
+            prefix,
+            key_marker,
+            upload_id_marker,
+            limit,
+        )
+        return [UploadRow(**dict(r)) for r in records]
+
+
+class _Rollback(Exception):
+    pass
+
+
+async def _complete_in(
+    con: Conn,
+    upload_pk: int,
+    keep_parts: list[int],
+    new: NewVersion,
+    done: CompletedVersion,
+    if_none_match_star: bool,
+) -> VersionRow | bool:
+    closed = await con.fetchval(
+        "UPDATE multipart_uploads SET state = 'completed'"
+        " WHERE id = $1 AND state = 'open' RETURNING id",
+        upload_pk,
+    )
+    if closed is None:
+        return False
+    pk = await insert_pending(con, new)
+    version = await commit_pending(con, pk, done, if_none_match_star=if_none_match_star, delay_s=0)
+    if version is None:
+        raise _Rollback()
+    unused = await con.fetch(
+        "DELETE FROM multipart_parts WHERE upload_pk = $1"
+        " AND NOT (part_number = ANY($2::int[])) RETURNING backend_key",
+        upload_pk,
+        keep_parts,
+    )
+    await _queue_deletion(con, upload_pk, [r["backend_key"] for r in unused])
+    await con.execute("DELETE FROM multipart_parts WHERE upload_pk = $1", upload_pk)
+    return version
+
+
+async def _queue_deletion(con: Conn, upload_pk: int, keys: list[str]) -> None:
+    if not keys:
+        return
+    await con.execute(
+        "INSERT INTO backend_deletions (backend, backend_key)"
+        " SELECT backend, unnest($2::text[]) FROM multipart_uploads WHERE id = $1",
+        upload_pk,
+        keys,
+    )

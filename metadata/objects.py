@@ -1,0 +1,338 @@
+"""Object versions and their placements.
+
+Invariants:
+- at most one row per (bucket, key) has ``is_latest``; only ``complete`` rows are latest;
+- a version's bytes are referenced by its placements until the version is ``deleted``, at
+  which point the placements move to ``backend_deletions`` in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import asyncpg
+
+from metadata.db import Conn
+from metadata.models import CompletedVersion, NewVersion, PlacementRow, VersionRow
+
+_VERSION_COLUMNS = (
+    "id AS pk, seq, bucket_id, key, version_id, is_null_version, state, is_latest,"
+    " is_delete_marker, size_bytes, etag, content_type, headers, user_metadata, tags,"
+    " storage_class,"
+    " checksum_algorithm, checksum_type, checksum_value, part_sizes, part_checksums, created_at"
+)
+
+
+def version_from_record(
+    record: asyncpg.Record | None, placements: list[PlacementRow] | None = None
+) -> VersionRow:
+    assert record is not None, "a RETURNING clause always yields a row"
+    values = dict(record)
+    values["part_sizes"] = list(values["part_sizes"]) if values["part_sizes"] else None
+    values["part_checksums"] = list(values["part_checksums"]) if values["part_checksums"] else None
+    return VersionRow(**values, placements=placements or [])
+
+
+class VersionNotPending(Exception):
+    """The pending version was reaped by gc (or failed) before its writer committed."""
+
+
+async def _lock_key(con: Conn, bucket_id: int, key: str) -> None:
+    # Serialises writers of one key without a row to lock when the key is new.
+    await con.execute("SELECT pg_advisory_xact_lock($1::int, hashtext($2))", bucket_id, key)
+
+
+async def _retire_version(con: Conn, pk: int, delay_s: float) -> None:
+    """Mark a version deleted and queue its bytes for deletion after ``delay_s``."""
+    await con.execute(
+        "UPDATE object_versions SET state = 'deleted', is_latest = false,"
+        " updated_at = now() WHERE id = $1",
+        pk,
+    )
+    await con.execute(
+        "INSERT INTO backend_deletions (backend, backend_key, not_before)"
+        " SELECT backend, unnest(coalesce(segment_keys, ARRAY[backend_key])),"
+        " now() + make_interval(secs => $2) FROM placements WHERE version_pk = $1",
+        pk,
+        delay_s,
+    )
+    await con.execute("DELETE FROM placements WHERE version_pk = $1", pk)
+
+
+async def _promote_newest(con: Conn, bucket_id: int, key: str) -> None:
+    await con.execute(
+        "UPDATE object_versions SET is_latest = true WHERE id = ("
+        " SELECT id FROM object_versions WHERE bucket_id = $1 AND key = $2"
+        " AND state = 'complete' ORDER BY seq DESC LIMIT 1)",
+        bucket_id,
+        key,
+    )
+
+
+async def insert_pending(con: Conn, new: NewVersion) -> int:
+    pk: int = await con.fetchval(
+        "INSERT INTO object_versions (bucket_id, key, version_id, is_null_version,"
+        " state, content_type, headers, user_metadata, tags, storage_class)"
+        " VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9) RETURNING id",
+        new.bucket_id,
+        new.key,
+        new.version_id,
+        new.is_null_version,
+        new.content_type,
+        new.headers,
+        new.user_metadata,
+        new.tags,
+        new.storage_class,
+    )
+    await con.execute(
+        "INSERT INTO placements (version_pk, backend, backend_key, state)"
+        " VALUES ($1, $2, $3, 'pending')",
+        pk,
+        new.backend,
+        new.backend_key,
+    )
+    return pk
+
+
+async def _retire_null_version(
+    con: Conn, bucket_id: int, key: str, keep: int, delay_s: float
+) -> None:
+    old = await con.fetchval(
+        "SELECT id FROM object_versions WHERE bucket_id = $1 AND key = $2"
+        " AND is_null_version AND state = 'complete' AND id <> $3",
+        bucket_id,
+        key,
+        keep,
+    )
+    if old is not None:
+        await _retire_version(con, old, delay_s)
+
+
+async def commit_pending(
+    con: Conn,
+    pk: int,
+    done: CompletedVersion,
+    *,
+    if_none_match_star: bool,
+    delay_s: float,
+) -> VersionRow | None:
+    """Make a pending version the latest inside the caller's transaction.
+
+    Returns ``None`` (changing nothing) when ``if_none_match_star`` is set and a current
+    object exists. Raises :class:`VersionNotPending` if gc reaped the version first.
+    """
+    row = await con.fetchrow(
+        "SELECT bucket_id, key, is_null_version FROM object_versions"
+        " WHERE id = $1 AND state = 'pending' FOR UPDATE",
+        pk,
+    )
+    if row is None:
+        raise VersionNotPending(pk)
+    bucket_id, key = row["bucket_id"], row["key"]
+    await _lock_key(con, bucket_id, key)
+    latest = await con.fetchrow(
+        "SELECT id, is_delete_marker FROM object_versions"
+        " WHERE bucket_id = $1 AND key = $2 AND is_latest",
+        bucket_id,
+        key,
+    )
+    if if_none_match_star and latest and not latest["is_delete_marker"]:
+        return None
+    if latest:
+        await con.execute(
+            "UPDATE object_versions SET is_latest = false WHERE id = $1", latest["id"]
+        )
+    if row["is_null_version"]:
+        await _retire_null_version(con, bucket_id, key, pk, delay_s)
+    record = await con.fetchrow(
+        "UPDATE object_versions SET state = 'complete', is_latest = true,"
+        " size_bytes = $2, etag = $3, checksum_algorithm = $4, checksum_type = $5,"
+        " checksum_value = $6, part_sizes = $7, part_checksums = $8,"
+        " seq = nextval('object_versions_seq'), created_at = now(), updated_at = now()"
+        f" WHERE id = $1 RETURNING {_VERSION_COLUMNS}",
+        pk,
+        done.size_bytes,
+        done.etag,
+        done.checksum_algorithm,
+        done.checksum_type,
+        done.checksum_value,
+        done.part_sizes,
+        done.part_checksums,
+    )
+    await con.execute(
+        "UPDATE placements SET state = 'ok', size_bytes = $2, segment_keys = $3,"
+        " verified_at = now() WHERE version_pk = $1",
+        pk,
+        done.size_bytes,
+        done.segment_keys,
+    )
+    return version_from_record(record)
+
+
+class ObjectRepo:
+    def __init__(self, pool: asyncpg.Pool, *, deletion_delay_s: float = 300.0) -> None:
+        self._pool = pool
+        # Readers still streaming a replaced version keep their bytes this long.
+        self._delay_s = deletion_delay_s
+
+    async def begin_write(self, new: NewVersion) -> int:
+        """Record a pending version and its pending placement before any byte moves."""
+        async with self._pool.acquire() as con, con.transaction():
+            return await insert_pending(con, new)
+
+    async def commit_write(
+        self, pk: int, done: CompletedVersion, *, if_none_match_star: bool = False
+    ) -> VersionRow | None:
+        """Make a pending version the latest, in one short transaction."""
+        async with self._pool.acquire() as con, con.transaction():
+            return await commit_pending(
+                con, pk, done, if_none_match_star=if_none_match_star, delay_s=self._delay_s
+            )
+
+    async def fail_write(self, pk: int) -> list[tuple[str, str]]:
+        """Mark a pending version failed; return its (backend, key) pairs for cleanup."""
+        async with self._pool.acquire() as con, con.transaction():
+            await con.execute(
+                "UPDATE object_versions SET state = 'failed', updated_at = now()"
+                " WHERE id = $1 AND state = 'pending'",
+                pk,
+            )
+            rows = await con.fetch(
+                "UPDATE placements SET state = 'failed' WHERE version_pk = $1"
+                " RETURNING backend, backend_key",
+                pk,
+            )
+            return [(r["backend"], r["backend_key"]) for r in rows]
+
+    async def get(self, bucket_id: int, key: str, version_id: str | None) -> VersionRow | None:
+        """The latest version, or a given one ("null" names the null version)."""
+        args: tuple[str, ...] = ()
+        if version_id is None:
+            where = "is_latest"
+        elif version_id == "null":
+            where = "is_null_version AND state = 'complete'"
+        else:
+            where, args = "version_id = $3 AND state = 'complete'", (version_id,)
+        record = await self._pool.fetchrow(
+            f"SELECT {_VERSION_COLUMNS} FROM object_versions"
+            f" WHERE bucket_id = $1 AND key = $2 AND {where}",
+            bucket_id,
+            key,
+            *args,
+        )
+        if record is None:
+            return None
+        return version_from_record(record, await self._placements(record["pk"]))
+
+    async def _placements(self, pk: int) -> list[PlacementRow]:
+        rows = await self._pool.fetch(
+            "SELECT backend, backend_key, segment_keys, state, size_bytes FROM placements"
+            " WHERE version_pk = $1 AND state = 'ok' ORDER BY id",
+            pk,
+        )
+        return [
+            PlacementRow(
+                backend=r["backend"],
+                backend_key=r["backend_key"],
+                segment_keys=list(r["segment_keys"]) if r["segment_keys"] else None,
+                state=r["state"],
+                size_bytes=r["size_bytes"],
+            )
+            for r in rows
+        ]
+
+    async def set_tags(self, pk: int, tags: dict[str, str]) -> None:
+        await self._pool.execute(
+            "UPDATE object_versions SET tags = $2, updated_at = now() WHERE id = $1", pk, tags
+        )
+
+    async def delete_version(self, bucket_id: int, key: str, version_id: str) -> VersionRow | None:
+        """Permanently delete one version; the next newest becomes latest."""
+        async with self._pool.acquire() as con, con.transaction():
+            await _lock_key(con, bucket_id, key)
+            cond = "is_null_version" if version_id == "null" else "version_id = $3"
+            args: Sequence[object] = () if version_id == "null" else (version_id,)
+            record = await con.fetchrow(
+                f"SELECT {_VERSION_COLUMNS} FROM object_versions WHERE bucket_id = $1"
+                f" AND key = $2 AND state = 'complete' AND {cond}",
+                bucket_id,
+                key,
+                *args,
+            )
+            if record is None:
+                return None
+            await _retire_version(con, record["pk"], self._delay_s)
+            if record["is_latest"]:
+                await _promote_newest(con, bucket_id, key)
+            return version_from_record(record)
+
+    async def delete_current(
+        self, bucket_id: int, key: str, versioning: str, marker_version_id: str
+    ) -> VersionRow | None:
+        """DeleteObject without a versionId, as S3 does for each versioning state.
+
+        Unversioned: the object is removed. Enabled: a delete marker becomes latest.
+        Suspended: the null version is removed and a null delete marker becomes latest.
+        Returns the delete marker created, if any.
+        """
+        async with self._pool.acquire() as con, con.transaction():
+            await _lock_key(con, bucket_id, key)
+            if versioning == "Unversioned":
+                await _retire_null_version(con, bucket_id, key, 0, self._delay_s)
+                return None
+            await con.execute(
+                "UPDATE object_versions SET is_latest = false"
+                " WHERE bucket_id = $1 AND key = $2 AND is_latest",
+                bucket_id,
+                key,
+            )
+            is_null = versioning == "Suspended"
+            if is_null:
+                await _retire_null_version(con, bucket_id, key, 0, self._delay_s)
+            record = await con.fetchrow(
+                "INSERT INTO object_versions (bucket_id, key, version_id, is_null_version,"
+                " state, is_latest, is_delete_marker)"
+                " VALUES ($1, $2, $3, $4, 'complete', true, true)"
+                f" RETURNING {_VERSION_COLUMNS}",
+                bucket_id,
+                key,
+                marker_version_id,
+                is_null,
+            )
+            return version_from_record(record)
+
+    async def placements_of_pending(self, older_than_s: float, limit: int) -> list[int]:
+        """Pending versions abandoned by a writer that died (for gc)."""
+        rows = await self._pool.fetch(
+            "SELECT id FROM object_versions WHERE state = 'pending'"
+            " AND created_at < now() - make_interval(secs => $1) ORDER BY id LIMIT $2",
+            older_than_s,
+            limit,
+        )
+        return [r["id"] for r in rows]
+
+    async def reap_version(self, pk: int) -> None:
+        """Queue the bytes of a dead version for deletion and drop its rows."""
+        async with self._pool.acquire() as con, con.transaction():
+            state = await con.fetchval(
+                "SELECT state FROM object_versions WHERE id = $1 FOR UPDATE", pk
+            )
+            if state not in ("pending", "failed", "deleted"):
+                return
+            await con.execute(
+                "INSERT INTO backend_deletions (backend, backend_key)"
+                " SELECT backend, unnest(coalesce(segment_keys, ARRAY[backend_key]))"
+                " FROM placements WHERE version_pk = $1",
+                pk,
+            )
+            await con.execute("DELETE FROM placements WHERE version_pk = $1", pk)
+            await con.execute("DELETE FROM object_versions WHERE id = $1", pk)
+
+    async def dead_versions(self, older_than_s: float, limit: int) -> list[int]:
+        rows = await self._pool.fetch(
+            "SELECT id FROM object_versions WHERE state IN ('failed', 'deleted')"
+            " AND updated_at < now() - make_interval(secs => $1) ORDER BY id LIMIT $2",
+            older_than_s,
+            limit,
+        )
+        return [r["id"] for r in rows]

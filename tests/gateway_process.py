@@ -1,0 +1,117 @@
+"""A real Skybridge gateway in a subprocess, as a client sees it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.servers import LOOPBACK, free_port
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class GatewayProcess:
+    """``skybridge serve`` with a config file written from ``config``."""
+
+    workdir: Path
+    database_url: str
+    config: dict[str, Any]
+    access_key: str = "SBTESTROOTKEY"
+    secret_key: str = "sb-test-root-secret"
+    port: int = field(default_factory=free_port)
+    extra_env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.config.get("server", {}).get("tls"))
+
+    @property
+    def endpoint(self) -> str:
+        return f"{'https' if self.tls else 'http'}://{LOOPBACK}:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "gateway.log"
+
+    def _write_config(self) -> Path:
+        config = dict(self.config)
+        server = dict(config.get("server", {}))
+        server.update(host=LOOPBACK, port=self.port)
+        config["server"] = server
+        config.setdefault("data_dir", str(self.workdir / "data"))
+        path = self.workdir / "skybridge.yaml"
+        path.write_text(yaml.safe_dump(config))
+        return path
+
+    def start(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        env = {
+            **os.environ,
+            "SKYBRIDGE_DATABASE_URL": self.database_url,
+            "SKYBRIDGE_ROOT_ACCESS_KEY": self.access_key,
+            "SKYBRIDGE_ROOT_SECRET_KEY": self.secret_key,
+            "PYTHONPATH": str(REPO),
+            **self.extra_env,
+        }
+        command = [sys.executable, "-m", "gateway", "serve", "--config", str(self._write_config())]
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
+        self._wait_ready()
+
+    def _wait_ready(self, timeout_s: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gateway exited early:\n{self.log_tail()}")
+            if self._answers():
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"gateway did not start in {timeout_s} s:\n{self.log_tail()}")
+
+    def _answers(self) -> bool:
+        import ssl
+
+        context = ssl._create_unverified_context() if self.tls else None
+        try:
+            urllib.request.urlopen(self.endpoint + "/", timeout=1, context=context)
+        except urllib.error.HTTPError:
+            return True  # any S3 answer (403 for anonymous) means it is serving
+        except OSError:
+            return False
+        return True
+
+    def log_tail(self, lines: int = 40) -> str:
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 20.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            self.process = None
+            return
+        os.killpg(self.process.pid, sig)
+        try:
+            self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        self.process = None
+
+    def kill(self) -> None:
+        """kill -9: no cleanup of any kind runs."""
+        self.stop(signal.SIGKILL)
