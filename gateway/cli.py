@@ -145,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # pgserver narrates every command it runs at INFO.
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return serve(args.config, args.workers)

@@ -77,10 +77,10 @@ class GatewayConfig:
         return self.database_url is None
 
 
-def _secret(section: Mapping[str, Any], name: str) -> str | None:
+def _secret(section: Mapping[str, Any], name: str, env: Mapping[str, str]) -> str | None:
     """A secret given inline, by environment variable (``NAME_env``) or file (``NAME_file``)."""
     if section.get(f"{name}_env"):
-        value = os.environ.get(str(section[f"{name}_env"]))
+        value = env.get(str(section[f"{name}_env"]))
         if value is None:
             raise ConfigError(f"environment variable {section[f'{name}_env']} is not set")
         return value
@@ -90,7 +90,7 @@ def _secret(section: Mapping[str, Any], name: str) -> str | None:
     return None if value is None else str(value)
 
 
-def _backend(raw: Mapping[str, Any], data_dir: Path) -> BackendConfig:
+def _backend(raw: Mapping[str, Any], data_dir: Path, env: Mapping[str, str]) -> BackendConfig:
     driver = str(raw.get("driver", ""))
     name = str(raw.get("name", ""))
     if not name or driver not in ("localfs", "s3"):
@@ -106,8 +106,8 @@ def _backend(raw: Mapping[str, Any], data_dir: Path) -> BackendConfig:
         endpoint=str(raw["endpoint"]),
         bucket=str(raw["bucket"]),
         region=str(raw.get("region", DEFAULT_REGION)),
-        access_key=_secret(raw, "access_key"),
-        secret_key=_secret(raw, "secret_key"),
+        access_key=_secret(raw, "access_key", env),
+        secret_key=_secret(raw, "secret_key", env),
         key_prefix=str(raw.get("key_prefix", "")),
     )
 
@@ -128,7 +128,7 @@ def _server(raw: Mapping[str, Any]) -> ServerConfig:
 def from_mapping(raw: Mapping[str, Any], env: Mapping[str, str]) -> GatewayConfig:
     data_dir = Path(env.get("SKYBRIDGE_DATA_DIR") or raw.get("data_dir") or "skybridge-data")
     database = raw.get("database") or {}
-    backends = tuple(_backend(b, data_dir) for b in raw.get("backends") or ())
+    backends = tuple(_backend(b, data_dir, env) for b in raw.get("backends") or ())
     if not backends:
         backends = (BackendConfig("local", "localfs", data_dir / "backends" / "local"),)
     default_backend = str(raw.get("default_backend") or backends[0].name)
@@ -137,13 +137,13 @@ def from_mapping(raw: Mapping[str, Any], env: Mapping[str, str]) -> GatewayConfi
     root = raw.get("root") or {}
     config = GatewayConfig(
         data_dir=data_dir,
-        database_url=env.get("SKYBRIDGE_DATABASE_URL") or _secret(database, "url"),
+        database_url=env.get("SKYBRIDGE_DATABASE_URL") or _secret(database, "url", env),
         site=str(raw.get("site", "local")),
         server=_server(raw.get("server") or {}),
         backends=backends,
         default_backend=default_backend,
-        root_access_key=env.get("SKYBRIDGE_ROOT_ACCESS_KEY") or _secret(root, "access_key"),
-        root_secret_key=env.get("SKYBRIDGE_ROOT_SECRET_KEY") or _secret(root, "secret_key"),
+        root_access_key=env.get("SKYBRIDGE_ROOT_ACCESS_KEY") or _secret(root, "access_key", env),
+        root_secret_key=env.get("SKYBRIDGE_ROOT_SECRET_KEY") or _secret(root, "secret_key", env),
         gc=GcConfig(**{k: float(v) for k, v in (raw.get("gc") or {}).items()}),
     )
     return config

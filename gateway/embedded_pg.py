@@ -13,6 +13,7 @@ import os
 import shutil
 import socket
 import subprocess
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,9 +28,12 @@ def _free_port() -> int:
 
 @contextlib.contextmanager
 def _pgserver(directory: Path) -> Iterator[str]:
-    import pgserver
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset; irrelevant to a server's data.
+        warnings.simplefilter("ignore")
+        import pgserver
 
-    server = pgserver.get_server(str(directory), cleanup_mode="stop")  # type: ignore[attr-defined]
+        server = pgserver.get_server(str(directory), cleanup_mode="stop")  # type: ignore[attr-defined]
     try:
         yield str(server.get_uri())
     finally:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from gateway.errors import AccessDenied, SignatureDoesNotMatch, error_for_code
+from gateway.errors import AccessDenied, InvalidRequest, SignatureDoesNotMatch, error_for_code
 from gateway.s3 import sigv4
 from gateway.services.auth import AuthService
 from metadata.models import AccessKeyRow
@@ -33,6 +33,12 @@ def _parse(request: web.Request, headers: dict[str, str]) -> sigv4.SignedRequest
         return sigv4.parse_authorization(headers["authorization"], headers)
     if "X-Amz-Algorithm" in request.query or "X-Amz-Credential" in request.query:
         return sigv4.parse_presigned(request.query)
+    if "AWSAccessKeyId" in request.query and "Signature" in request.query:
+        # SigV2 presigned URLs (boto3 default in us-east-1): what S3 says in V4-only regions.
+        raise InvalidRequest(
+            "The authorization mechanism you have provided is not supported. "
+            "Please use AWS4-HMAC-SHA256."
+        )
     # Anonymous access is never granted.
     raise AccessDenied()
 

@@ -158,7 +158,13 @@ class MultipartService:
     ) -> PartResult:
         check_part_number(part_number)
         upload = await self.upload(bucket, key, upload_id)
-        algorithm = expected.checksum_algorithm or upload.checksum_algorithm
+        claimed = expected.checksum_algorithm.upper() if expected.checksum_algorithm else None
+        if upload.checksum_algorithm and claimed and claimed != upload.checksum_algorithm:
+            raise InvalidRequest(
+                "Checksum Type mismatch occurred, expected checksum Type:"
+                f" {upload.checksum_algorithm.lower()}, actual checksum Type: {claimed.lower()}"
+            )
+        algorithm = claimed or upload.checksum_algorithm
         stream = VerifyingStream(
             body,
             ExpectedDigests(
@@ -170,6 +176,12 @@ class MultipartService:
             ),
             default_algorithm=algorithm or "CRC64NVME",
         )
+        if upload.checksum_algorithm is None and algorithm not in (None, "CRC64NVME"):
+            # The client's checksum (boto3 sends CRC32 by default) is verified by the inner
+            # stream; the part stores CRC64NVME, which completion combines for the object.
+            stream = VerifyingStream(
+                stream, ExpectedDigests(expected.length), default_algorithm="CRC64NVME"
+            )
         return await self._store_part(upload, part_number, stream, expected.length)
 
     async def _store_part(
