@@ -17,7 +17,7 @@ ALPHABET = ["a", "b", "/", "é", "~", "Z", "-", "😀"]
 
 
 def _random_keys(rng: random.Random, count: int) -> list[str]:
-    keys = set()
+    keys: set[str] = set()
     while len(keys) < count:
         keys.add("".join(rng.choice(ALPHABET) for _ in range(rng.randint(1, 6))))
     return sorted(keys)
