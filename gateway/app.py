@@ -12,9 +12,10 @@ from dataclasses import dataclass
 import asyncpg
 from aiohttp import web
 
-from gateway.backends.factory import open_backend
+from gateway import topology_setup
 from gateway.backends.registry import BackendRegistry
 from gateway.config import GatewayConfig
+from gateway.links.routing import LinkedBackend
 from gateway.s3 import dispatch
 from gateway.services.auth import AuthService
 from gateway.services.buckets import BucketService
@@ -22,7 +23,11 @@ from gateway.services.container import Services
 from gateway.services.listing import ListingService
 from gateway.services.multipart import MultipartService
 from gateway.services.objects import ObjectService
+from gateway.services.replicas import ReplicaWriter
+from gateway.services.topology import TopologyService
+from gateway.topology_setup import link_infos
 from gateway.workers.gc import GcWorker
+from gateway.workers.replication import ReplicationWorker
 from metadata import db
 from metadata.access_keys import AccessKeyRepo
 from metadata.buckets import BucketRepo
@@ -30,10 +35,14 @@ from metadata.deletions import DeletionRepo
 from metadata.listing import ListingRepo
 from metadata.multipart import MultipartRepo
 from metadata.objects import ObjectRepo
+from metadata.replication import ReplicationRepo
+from metadata.topology import TopologyRepo
 
 log = logging.getLogger(__name__)
 
 CONFIG = web.AppKey("config", GatewayConfig)
+# How often a node rereads backend states and policies that other nodes may have changed.
+TOPOLOGY_REFRESH_S = 5.0
 GC = web.AppKey("gc", GcWorker)
 # Any client reading a body must not be cut off by aiohttp's default 1 MiB cap; bodies
 # are streamed, and parsed bodies are capped where they are parsed.
@@ -62,15 +71,38 @@ async def ensure_root_key(pool: asyncpg.Pool, config: GatewayConfig) -> RootKey:
     return RootKey(access_key, secret_key, True)
 
 
+@dataclass(frozen=True, slots=True)
+class Workers:
+    gc: GcWorker
+    replication: ReplicationWorker
+    topology: TopologyService
+
+
 def build_services(
-    pool: asyncpg.Pool, backends: BackendRegistry, config: GatewayConfig
-) -> tuple[Services, GcWorker]:
+    pool: asyncpg.Pool,
+    backends: BackendRegistry,
+    linked: dict[str, LinkedBackend],
+    config: GatewayConfig,
+) -> tuple[Services, Workers]:
     objects_repo = ObjectRepo(pool, deletion_delay_s=config.gc.deletion_delay_s)
     deletions = DeletionRepo(pool)
-    objects = ObjectService(objects_repo, backends)
+    topology = TopologyService(
+        TopologyRepo(pool),
+        linked,
+        link_infos(config),
+        local_site=config.site,
+        default_policy=config.default_policy,
+    )
+    writer = ReplicaWriter(backends, stall_timeout_s=config.replication.stall_timeout_s)
+    objects = ObjectService(objects_repo, backends, topology, writer)
     services = Services(
         auth=AuthService(AccessKeyRepo(pool)),
-        buckets=BucketService(BucketRepo(pool), config.default_backend, config.server.region),
+        buckets=BucketService(
+            BucketRepo(pool),
+            config.default_backend,
+            config.server.region,
+            topology.policy_for_location,
+        ),
         objects=objects,
         listing=ListingService(ListingRepo(pool)),
         multipart=MultipartService(
@@ -78,11 +110,37 @@ def build_services(
             deletions,
             objects,
             backends,
+            topology,
+            writer,
             part_grace_s=config.gc.part_grace_s,
         ),
     )
-    gc = GcWorker(objects_repo, deletions, backends, pending_timeout_s=config.gc.pending_timeout_s)
-    return services, gc
+    gc = GcWorker(
+        objects_repo,
+        deletions,
+        backends,
+        pending_timeout_s=config.gc.pending_timeout_s,
+        # Past both limits a write is doomed: its version or part intent is reaped anyway.
+        abandoned_after_s=max(config.gc.pending_timeout_s, config.gc.part_grace_s),
+    )
+    replication = ReplicationWorker(
+        ReplicationRepo(pool),
+        objects_repo,
+        backends,
+        topology,
+        concurrency=config.replication.concurrency,
+        base_delay_s=config.replication.retry_base_delay_s,
+        max_delay_s=config.replication.retry_max_delay_s,
+    )
+    return services, Workers(gc, replication, topology)
+
+
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:
@@ -90,18 +148,25 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     assert config.database_url is not None, "the caller starts the embedded database"
     await db.migrate(config.database_url, config.migrations_dir)
     pool = await db.create_pool(config.database_url)
-    backends = BackendRegistry([await open_backend(b) for b in config.backends])
+    linked: dict[str, LinkedBackend] = {}
     try:
-        services, gc = build_services(pool, backends, config)
+        await topology_setup.seed(TopologyRepo(pool), config)
+        linked = await topology_setup.open_linked_backends(config)
+        backends = BackendRegistry(linked.values())
+        services, workers = build_services(pool, backends, linked, config)
+        await workers.topology.refresh()
         app[dispatch.SERVICES] = services
-        app[GC] = gc
-        gc_task = asyncio.create_task(gc.run_forever(config.gc.interval_s))
+        app[GC] = workers.gc
+        tasks = [
+            asyncio.create_task(workers.gc.run_forever(config.gc.interval_s)),
+            asyncio.create_task(workers.replication.run_forever(config.replication.interval_s)),
+            asyncio.create_task(workers.topology.run_forever(TOPOLOGY_REFRESH_S)),
+        ]
         yield
-        gc_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await gc_task
+        await _cancel(tasks)
     finally:
-        await backends.close()
+        for backend in linked.values():
+            await backend.close()
         await pool.close()
 
 

@@ -46,6 +46,35 @@ class BackendConfig:
     access_key: str | None = None
     secret_key: str | None = None
     key_prefix: str = ""
+    # Seeded into the database at first start; the database is authoritative after.
+    site: str = "local"
+    tier: str = "hot"
+    state: str = "active"
+    capacity_bytes: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LinkConfig:
+    name: str
+    site: str
+    backend: str
+    position: int = 0
+    bandwidth_bytes_per_s: int | None = None
+    max_concurrency: int | None = None
+    rtt_ms: float = 0.0
+    cost_per_gib: float = 0.0
+    # The backend's address as seen over this path (the dedicated line).
+    endpoint: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicationConfig:
+    interval_s: float = 1.0
+    # A synchronous target that takes no data for this long is dropped from the write.
+    stall_timeout_s: float = 10.0
+    retry_base_delay_s: float = 1.0
+    retry_max_delay_s: float = 300.0
+    concurrency: int = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +99,11 @@ class GatewayConfig:
     root_access_key: str | None = None
     root_secret_key: str | None = None
     gc: GcConfig = field(default_factory=GcConfig)
+    links: tuple[LinkConfig, ...] = ()
+    # Raw policy documents (see gateway/placement/policy_io.py), seeded at first start.
+    placement_policies: tuple[dict[str, Any], ...] = ()
+    default_policy: str = "default"
+    replication: ReplicationConfig = field(default_factory=ReplicationConfig)
     migrations_dir: Path = Path(__file__).resolve().parent.parent / "migrations"
 
     @property
@@ -95,14 +129,20 @@ def _backend(raw: Mapping[str, Any], data_dir: Path, env: Mapping[str, str]) -> 
     name = str(raw.get("name", ""))
     if not name or driver not in ("localfs", "s3"):
         raise ConfigError(f"backend {name!r}: a name and a driver (localfs or s3) are required")
-    if driver == "localfs":
-        path = Path(str(raw.get("path") or data_dir / "backends" / name))
-        return BackendConfig(name=name, driver=driver, path=path)
-    if not raw.get("endpoint") or not raw.get("bucket"):
-        raise ConfigError(f"backend {name!r}: s3 needs endpoint and bucket")
-    return BackendConfig(
+    base = BackendConfig(
         name=name,
         driver=driver,
+        site=str(raw.get("site", "local")),
+        tier=str(raw.get("tier", "hot")),
+        state=str(raw.get("state", "active")),
+        capacity_bytes=int(raw["capacity_bytes"]) if raw.get("capacity_bytes") else None,
+    )
+    if driver == "localfs":
+        return replace(base, path=Path(str(raw.get("path") or data_dir / "backends" / name)))
+    if not raw.get("endpoint") or not raw.get("bucket"):
+        raise ConfigError(f"backend {name!r}: s3 needs endpoint and bucket")
+    return replace(
+        base,
         endpoint=str(raw["endpoint"]),
         bucket=str(raw["bucket"]),
         region=str(raw.get("region", DEFAULT_REGION)),
@@ -110,6 +150,18 @@ def _backend(raw: Mapping[str, Any], data_dir: Path, env: Mapping[str, str]) -> 
         secret_key=_secret(raw, "secret_key", env),
         key_prefix=str(raw.get("key_prefix", "")),
     )
+
+
+def _replication(raw: Mapping[str, Any]) -> ReplicationConfig:
+    values = {k: float(v) for k, v in raw.items() if k != "concurrency"}
+    return ReplicationConfig(concurrency=int(raw.get("concurrency", 4)), **values)
+
+
+def _link(raw: Mapping[str, Any]) -> LinkConfig:
+    try:
+        return LinkConfig(**{k: v for k, v in raw.items()})
+    except TypeError as exc:
+        raise ConfigError(f"link {raw.get('name')!r}: {exc}") from None
 
 
 def _server(raw: Mapping[str, Any]) -> ServerConfig:
@@ -135,16 +187,23 @@ def from_mapping(raw: Mapping[str, Any], env: Mapping[str, str]) -> GatewayConfi
     if default_backend not in {b.name for b in backends}:
         raise ConfigError(f"default_backend {default_backend!r} is not a configured backend")
     root = raw.get("root") or {}
+    site = str(raw.get("site", "local"))
+    if not raw.get("backends"):
+        backends = tuple(replace(b, site=site) for b in backends)
     config = GatewayConfig(
         data_dir=data_dir,
         database_url=env.get("SKYBRIDGE_DATABASE_URL") or _secret(database, "url", env),
-        site=str(raw.get("site", "local")),
+        site=site,
         server=_server(raw.get("server") or {}),
         backends=backends,
         default_backend=default_backend,
         root_access_key=env.get("SKYBRIDGE_ROOT_ACCESS_KEY") or _secret(root, "access_key", env),
         root_secret_key=env.get("SKYBRIDGE_ROOT_SECRET_KEY") or _secret(root, "secret_key", env),
         gc=GcConfig(**{k: float(v) for k, v in (raw.get("gc") or {}).items()}),
+        links=tuple(_link(link) for link in raw.get("links") or ()),
+        placement_policies=tuple(raw.get("placement_policies") or ()),
+        default_policy=str(raw.get("default_policy", "default")),
+        replication=_replication(raw.get("replication") or {}),
     )
     return config
 

@@ -8,7 +8,10 @@ import asyncpg
 
 from metadata.models import BucketRow
 
-_COLUMNS = "id, name, owner_access_key, location, backend, versioning, created_at, tags, cors"
+_COLUMNS = (
+    "id, name, owner_access_key, location, backend, versioning, created_at, tags, cors,"
+    " placement_policy"
+)
 
 
 def _row(record: asyncpg.Record) -> BucketRow:
@@ -31,16 +34,22 @@ class BucketRepo:
         return [_row(r) for r in records]
 
     async def create(
-        self, name: str, owner_access_key: str, location: str, backend: str
+        self,
+        name: str,
+        owner_access_key: str,
+        location: str,
+        backend: str,
+        placement_policy: str | None = None,
     ) -> BucketRow | None:
         """Insert the bucket; ``None`` when the name is already taken."""
         record = await self._pool.fetchrow(
-            "INSERT INTO buckets (name, owner_access_key, location, backend)"
-            f" VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING RETURNING {_COLUMNS}",
+            "INSERT INTO buckets (name, owner_access_key, location, backend, placement_policy)"
+            f" VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO NOTHING RETURNING {_COLUMNS}",
             name,
             owner_access_key,
             location,
             backend,
+            placement_policy,
         )
         return _row(record) if record else None
 

@@ -25,6 +25,7 @@ class BucketRow:
     created_at: datetime
     tags: dict[str, str] | None = None
     cors: list[dict[str, Any]] | None = None
+    placement_policy: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +81,8 @@ class NewVersion:
     user_metadata: dict[str, str]
     tags: dict[str, str]
     storage_class: str
-    backend: str
+    # The synchronous targets; the same backend key is used on each.
+    backends: tuple[str, ...]
     backend_key: str
 
 
@@ -96,6 +98,10 @@ class CompletedVersion:
     part_sizes: list[int] | None = None
     part_checksums: list[str] | None = None
     segment_keys: list[str] | None = None
+    # Targets that hold the bytes; None means every pending placement succeeded.
+    stored_on: tuple[str, ...] | None = None
+    # Targets the replication worker fills in later (failed sync and async targets).
+    replicate_to: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +138,8 @@ class PartRow:
     checksum_value: str | None
     backend_key: str
     created_at: datetime
+    # Backends that hold this part's bytes (under backend_key on each).
+    backends: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,10 @@ _UPLOAD_COLUMNS = (
     " user_metadata, tags, storage_class, checksum_algorithm, checksum_type,"
     " owner_access_key, initiated_at"
 )
-_PART_COLUMNS = "part_number, size_bytes, etag, checksum_value, backend_key, created_at"
+_PART_COLUMNS = (
+    "part_number, size_bytes, etag, checksum_value, backend_key, created_at,"
+    " coalesce(backends, ARRAY[]::text[]) AS backends"
+)
 
 
 class MultipartRepo:
@@ -50,48 +53,56 @@ class MultipartRepo:
         )
         return UploadRow(**dict(record)) if record else None
 
-    async def put_part(self, upload_pk: int, part: PartRow, intent_id: int) -> bool:
+    async def put_part(self, upload_pk: int, part: PartRow, intent_ids: list[int]) -> bool:
         """Record a stored part, replacing an earlier upload of the same number.
 
-        ``intent_id`` is the deletion queued before the bytes were written; it is cancelled
-        here. Returns False when the upload is no longer open or gc already claimed the
-        intent (the caller queues the bytes for deletion).
+        ``intent_ids`` are the deletions queued before the bytes were written, one per
+        target; those of the backends that stored the part are cancelled here. Returns
+        False when the upload is no longer open or gc already claimed an intent (the caller
+        queues the bytes for deletion).
         """
         async with self._pool.acquire() as con, con.transaction():
             cancelled = await con.fetchval(
-                "DELETE FROM backend_deletions WHERE id = $1 AND attempts = 0 RETURNING id",
-                intent_id,
+                "WITH gone AS (DELETE FROM backend_deletions WHERE id = ANY($1::bigint[])"
+                " AND attempts = 0 AND backend = ANY($2::text[]) RETURNING id)"
+                " SELECT count(*) FROM gone",
+                intent_ids,
+                part.backends,
             )
-            if cancelled is None:
+            if cancelled != len(part.backends):
                 return False
             state = await con.fetchval(
                 "SELECT state FROM multipart_uploads WHERE id = $1 FOR SHARE", upload_pk
             )
             if state != "open":
                 return False
-            old = await con.fetchval(
-                "SELECT backend_key FROM multipart_parts"
-                " WHERE upload_pk = $1 AND part_number = $2 FOR UPDATE",
-                upload_pk,
-                part.part_number,
-            )
-            if old is not None:
-                await _queue_deletion(con, upload_pk, [old])
+            await _queue_parts(con, upload_pk, "part_number = $2", part.part_number)
             await con.execute(
                 "INSERT INTO multipart_parts (upload_pk, part_number, size_bytes, etag,"
-                " checksum_value, backend_key) VALUES ($1, $2, $3, $4, $5, $6)"
+                " checksum_value, backend_key, backends) VALUES ($1, $2, $3, $4, $5, $6, $7)"
                 " ON CONFLICT (upload_pk, part_number) DO UPDATE SET"
                 " size_bytes = EXCLUDED.size_bytes, etag = EXCLUDED.etag,"
-                " checksum_value = EXCLUDED.checksum_value,"
-                " backend_key = EXCLUDED.backend_key, created_at = now()",
+                " checksum_value = EXCLUDED.checksum_value, backend_key = EXCLUDED.backend_key,"
+                " backends = EXCLUDED.backends, created_at = now()",
                 upload_pk,
                 part.part_number,
                 part.size_bytes,
                 part.etag,
                 part.checksum_value,
                 part.backend_key,
+                part.backends,
             )
             return True
+
+    async def add_part_backend(self, upload_pk: int, part_number: int, backend: str) -> None:
+        """A copy of the part now also lives on ``backend`` (completion assembling)."""
+        await self._pool.execute(
+            "UPDATE multipart_parts SET backends = array_append(backends, $3)"
+            " WHERE upload_pk = $1 AND part_number = $2 AND NOT ($3 = ANY(backends))",
+            upload_pk,
+            part_number,
+            backend,
+        )
 
     async def parts(self, upload_pk: int, after: int = 0, limit: int = 10_000) -> list[PartRow]:
         records = await self._pool.fetch(
@@ -114,13 +125,7 @@ class MultipartRepo:
             )
             if closed is None:
                 return False
-            unused = await con.fetch(
-                "DELETE FROM multipart_parts WHERE upload_pk = $1"
-                " AND NOT (part_number = ANY($2::int[])) RETURNING backend_key",
-                upload_pk,
-                keep_parts,
-            )
-            await _queue_deletion(con, upload_pk, [r["backend_key"] for r in unused])
+            await _queue_parts(con, upload_pk, "NOT (part_number = ANY($2::int[]))", keep_parts)
             await con.execute("DELETE FROM multipart_parts WHERE upload_pk = $1", upload_pk)
             return True
 
@@ -186,23 +191,29 @@ async def _complete_in(
     version = await commit_pending(con, pk, done, if_none_match_star=if_none_match_star, delay_s=0)
     if version is None:
         raise _Rollback()
-    unused = await con.fetch(
-        "DELETE FROM multipart_parts WHERE upload_pk = $1"
-        " AND NOT (part_number = ANY($2::int[])) RETURNING backend_key",
+    await _queue_parts(con, upload_pk, "NOT (part_number = ANY($2::int[]))", keep_parts)
+    # Kept parts live on as segments, but copies on backends outside the version's
+    # placements are no longer referenced by anything.
+    await con.execute(
+        "INSERT INTO backend_deletions (backend, backend_key)"
+        " SELECT b, mp.backend_key FROM multipart_parts mp, unnest(mp.backends) AS b"
+        " WHERE mp.upload_pk = $1 AND mp.part_number = ANY($2::int[])"
+        " AND NOT (b = ANY($3::text[]))",
         upload_pk,
         keep_parts,
+        list(done.stored_on or new.backends),
     )
-    await _queue_deletion(con, upload_pk, [r["backend_key"] for r in unused])
     await con.execute("DELETE FROM multipart_parts WHERE upload_pk = $1", upload_pk)
     return version
 
 
-async def _queue_deletion(con: Conn, upload_pk: int, keys: list[str]) -> None:
-    if not keys:
-        return
+async def _queue_parts(con: Conn, upload_pk: int, condition: str, arg: object) -> None:
+    """Queue for deletion the bytes of the parts matching ``condition`` ($2 is ``arg``)."""
     await con.execute(
         "INSERT INTO backend_deletions (backend, backend_key)"
-        " SELECT backend, unnest($2::text[]) FROM multipart_uploads WHERE id = $1",
+        " SELECT b, mp.backend_key FROM multipart_parts mp,"
+        " unnest(mp.backends) AS b"
+        f" WHERE mp.upload_pk = $1 AND {condition}",
         upload_pk,
-        keys,
+        arg,
     )

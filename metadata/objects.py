@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
+from metadata import replication
 from metadata.db import Conn
 from metadata.models import CompletedVersion, NewVersion, PlacementRow, VersionRow
 
@@ -84,12 +85,10 @@ async def insert_pending(con: Conn, new: NewVersion) -> int:
         new.tags,
         new.storage_class,
     )
-    await con.execute(
+    await con.executemany(
         "INSERT INTO placements (version_pk, backend, backend_key, state)"
         " VALUES ($1, $2, $3, 'pending')",
-        pk,
-        new.backend,
-        new.backend_key,
+        [(pk, backend, new.backend_key) for backend in new.backends],
     )
     return pk
 
@@ -159,14 +158,32 @@ async def commit_pending(
         done.part_sizes,
         done.part_checksums,
     )
+    await _settle_placements(con, pk, done)
+    return version_from_record(record)
+
+
+async def _settle_placements(con: Conn, pk: int, done: CompletedVersion) -> None:
+    """Pending placements become ok where the write succeeded; the others are dropped
+    (their partial bytes queued for deletion) and left to the replication queue."""
+    stored = list(done.stored_on) if done.stored_on is not None else None
     await con.execute(
         "UPDATE placements SET state = 'ok', size_bytes = $2, segment_keys = $3,"
-        " verified_at = now() WHERE version_pk = $1",
+        " verified_at = now() WHERE version_pk = $1 AND state = 'pending'"
+        " AND ($4::text[] IS NULL OR backend = ANY($4::text[]))",
         pk,
         done.size_bytes,
         done.segment_keys,
+        stored,
     )
-    return version_from_record(record)
+    await con.execute(
+        "INSERT INTO backend_deletions (backend, backend_key)"
+        " SELECT backend, unnest(coalesce($2::text[], ARRAY[backend_key]))"
+        " FROM placements WHERE version_pk = $1 AND state = 'pending'",
+        pk,
+        done.segment_keys,
+    )
+    await con.execute("DELETE FROM placements WHERE version_pk = $1 AND state = 'pending'", pk)
+    await replication.enqueue(con, pk, list(done.replicate_to))
 
 
 class ObjectRepo:
@@ -223,6 +240,14 @@ class ObjectRepo:
         if record is None:
             return None
         return version_from_record(record, await self._placements(record["pk"]))
+
+    async def get_by_pk(self, pk: int) -> VersionRow | None:
+        record = await self._pool.fetchrow(
+            f"SELECT {_VERSION_COLUMNS} FROM object_versions WHERE id = $1", pk
+        )
+        if record is None:
+            return None
+        return version_from_record(record, await self._placements(pk))
 
     async def _placements(self, pk: int) -> list[PlacementRow]:
         rows = await self._pool.fetch(

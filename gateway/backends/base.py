@@ -60,6 +60,14 @@ class Backend(Protocol):
         """Yield every key under ``prefix`` (used by gc and scrub to find orphans)."""
         ...
 
+    async def sweep_abandoned(self, older_than_s: float) -> int:
+        """Remove what writes that died left on the store (temp files, unfinished uploads)
+        untouched for ``older_than_s``; return how many were removed.
+
+        A write still running when swept fails cleanly; it never publishes partial bytes.
+        """
+        ...
+
     async def close(self) -> None:
         """Release connections and other resources."""
         ...

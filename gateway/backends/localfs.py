@@ -13,6 +13,7 @@ import os
 import re
 import stat
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import BinaryIO
@@ -100,6 +101,10 @@ class LocalFsBackend:
                 key = file.relative_to(self._root).as_posix()
                 if key.startswith(prefix):
                     yield key
+
+    async def sweep_abandoned(self, older_than_s: float) -> int:
+        # A process killed mid-put never reaches its cleanup, so its temp file stays.
+        return await asyncio.to_thread(_sweep_tmp, self._tmp, time.time() - older_than_s)
 
     async def close(self) -> None:
         return None
@@ -193,6 +198,18 @@ async def _read_chunks(fd: int, offset: int, end: int | None) -> AsyncIterator[b
             return
         position += len(chunk)
         yield chunk
+
+
+def _sweep_tmp(tmp: Path, cutoff: float) -> int:
+    removed = 0
+    with contextlib.suppress(FileNotFoundError), os.scandir(tmp) as it:
+        for entry in it:
+            # The mtime moves with every write, so a live (if slow) put is never swept.
+            with contextlib.suppress(FileNotFoundError):
+                if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                    os.unlink(entry.path)
+                    removed += 1
+    return removed
 
 
 def _scan(directory: Path, skip: Path) -> tuple[list[Path], list[Path]]:

@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -140,6 +141,22 @@ class S3Backend:
             async for page in pages:
                 for item in page.get("Contents", []):
                     yield item["Key"].removeprefix(self.key_prefix)
+
+    async def sweep_abandoned(self, older_than_s: float) -> int:
+        # A process killed mid-put leaves its backend multipart upload (and parts) behind.
+        cutoff = datetime.now(UTC) - timedelta(seconds=older_than_s)
+        stale: list[tuple[str, str]] = []
+        paginator = self._s3.get_paginator("list_multipart_uploads")
+        with self._translated(self.key_prefix):
+            async for page in paginator.paginate(Bucket=self.bucket, Prefix=self.key_prefix):
+                stale += [
+                    (upload["Key"], upload["UploadId"])
+                    for upload in page.get("Uploads", [])
+                    if upload["Initiated"] < cutoff
+                ]
+        for full_key, upload_id in stale:
+            await self._abort(full_key, upload_id)
+        return len(stale)
 
     @property
     def _s3(self) -> S3Client:

@@ -22,7 +22,8 @@ Element = str | int | bool | None | Mapping[str, Any] | Sequence[Any]
 
 
 def iso_time(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    # Whole seconds, as S3 does: a listing's LastModified must equal HEAD's Last-Modified.
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 def _text(value: str | int | bool) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from typing import Any
 
 from gateway.errors import (
@@ -45,10 +46,18 @@ def _is_ip_address(name: str) -> bool:
 
 
 class BucketService:
-    def __init__(self, buckets: BucketRepo, default_backend: str, region: str) -> None:
+    def __init__(
+        self,
+        buckets: BucketRepo,
+        default_backend: str,
+        region: str,
+        policy_for_location: Callable[[str | None], str | None] = lambda _: None,
+    ) -> None:
         self._buckets = buckets
         self._default_backend = default_backend
         self._region = region
+        # A LocationConstraint that names a placement policy assigns it to the bucket.
+        self._policy_for_location = policy_for_location
 
     async def list_owned(self, ctx: RequestContext) -> list[BucketRow]:
         return await self._buckets.list_for_owner(ctx.access_key)
@@ -65,7 +74,11 @@ class BucketService:
     async def create(self, ctx: RequestContext, name: str, location: str | None) -> BucketRow:
         check_bucket_name(name)
         created = await self._buckets.create(
-            name, ctx.access_key, location or self._region, self._default_backend
+            name,
+            ctx.access_key,
+            location or self._region,
+            self._default_backend,
+            self._policy_for_location(location),
         )
         if created is not None:
             return created

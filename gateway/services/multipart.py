@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
+import logging
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from gateway import checksums
+from gateway.backends.base import BackendError
 from gateway.backends.registry import BackendRegistry
 from gateway.errors import (
     EntityTooSmall,
@@ -20,7 +21,9 @@ from gateway.errors import (
     MalformedXML,
     NoSuchUpload,
     PreconditionFailed,
+    ServiceUnavailable,
 )
+from gateway.placement.model import ObjectFacts
 from gateway.services.context import RequestContext
 from gateway.services.objects import (
     CopySource,
@@ -33,7 +36,9 @@ from gateway.services.objects import (
     object_backend_key,
 )
 from gateway.services.reader import open_range
+from gateway.services.replicas import ReplicaWriter
 from gateway.services.streams import ExpectedDigests, VerifyingStream
+from gateway.services.topology import TopologyService
 from metadata.deletions import DeletionRepo
 from metadata.models import (
     BucketRow,
@@ -44,6 +49,8 @@ from metadata.models import (
     VersionRow,
 )
 from metadata.multipart import MultipartRepo
+
+log = logging.getLogger(__name__)
 
 MIN_PART_SIZE_BYTES = 5 * 1024 * 1024
 MAX_PART_NUMBER = 10_000
@@ -100,6 +107,8 @@ class MultipartService:
         deletions: DeletionRepo,
         objects: ObjectService,
         backends: BackendRegistry,
+        topology: TopologyService,
+        writer: ReplicaWriter,
         *,
         part_grace_s: float,
     ) -> None:
@@ -107,6 +116,8 @@ class MultipartService:
         self._deletions = deletions
         self._objects = objects
         self._backends = backends
+        self._topology = topology
+        self._writer = writer
         # A part write that outlives this is presumed dead and its bytes reclaimed.
         self._part_grace_s = part_grace_s
 
@@ -182,29 +193,38 @@ class MultipartService:
             stream = VerifyingStream(
                 stream, ExpectedDigests(expected.length), default_algorithm="CRC64NVME"
             )
-        return await self._store_part(upload, part_number, stream, expected.length)
+        return await self._store_part(bucket, upload, part_number, stream, expected.length)
 
     async def _store_part(
-        self, upload: UploadRow, part_number: int, stream: VerifyingStream, size: int | None
+        self,
+        bucket: BucketRow,
+        upload: UploadRow,
+        part_number: int,
+        stream: VerifyingStream,
+        size: int | None,
     ) -> PartResult:
-        backend = self._backends.get(upload.backend)
-        backend_key = (
-            f"b{upload.bucket_id}/mpu/{upload.upload_id}/{part_number}-{uuid.uuid4().hex[:12]}"
-        )
-        intent = await self._deletions.add_intent(backend.name, backend_key, self._part_grace_s)
-        try:
-            await backend.put(backend_key, stream, size)
-        except BaseException:
-            await asyncio.shield(_quiet_delete(self._deletions, backend.name, backend_key))
-            raise
+        facts = ObjectFacts(bucket.name, upload.key, None, upload.storage_class, upload.tags)
+        plan = self._topology.plan(bucket, facts)
+        key = f"b{upload.bucket_id}/mpu/{upload.upload_id}/{part_number}-{uuid.uuid4().hex[:12]}"
+        intents = [
+            await self._deletions.add_intent(target, key, self._part_grace_s)
+            for target in plan.sync_targets
+        ]
+        outcome = await self._writer.write(plan.sync_targets, plan.quorum, key, stream, size)
         assert stream.result is not None
         result = stream.result
         checksum = checksums.encode(result.checksum)
         part = PartRow(
-            part_number, result.size, result.md5.hex(), checksum, backend_key, datetime.now(UTC)
+            part_number,
+            result.size,
+            result.md5.hex(),
+            checksum,
+            key,
+            datetime.now(UTC),
+            list(outcome.stored),
         )
-        if not await self._uploads.put_part(upload.pk, part, intent):
-            await self._deletions.enqueue([(backend.name, backend_key)])
+        if not await self._uploads.put_part(upload.pk, part, intents):
+            await self._deletions.enqueue([(target, key) for target in outcome.stored])
             raise NoSuchUpload(UploadId=upload.upload_id)
         shown = upload.checksum_algorithm and result.checksum_algorithm
         return PartResult(
@@ -237,7 +257,9 @@ class MultipartService:
         stream = VerifyingStream(
             body, ExpectedDigests(length=last - first + 1), default_algorithm=algorithm
         )
-        return version, await self._store_part(upload, part_number, stream, last - first + 1)
+        return version, await self._store_part(
+            bucket, upload, part_number, stream, last - first + 1
+        )
 
     async def complete(
         self, ctx: RequestContext, bucket: BucketRow, complete: CompleteUploadInput
@@ -245,6 +267,13 @@ class MultipartService:
         upload = await self.upload(bucket, complete.key, complete.upload_id)
         stored = {p.part_number: p for p in await self._uploads.parts(upload.pk)}
         chosen = _check_parts(complete.parts, stored)
+        holders = await self._assemble(upload, chosen)
+        facts = ObjectFacts(
+            bucket.name, upload.key, sum(p.size_bytes for p in chosen), upload.storage_class,
+            upload.tags,
+        )  # fmt: skip
+        plan = self._topology.plan(bucket, facts)
+        wanted = plan.sync_targets + plan.async_targets
         version_id = new_version_id()
         new = NewVersion(
             bucket_id=bucket.id,
@@ -256,10 +285,14 @@ class MultipartService:
             user_metadata=upload.user_metadata,
             tags=upload.tags,
             storage_class=upload.storage_class,
-            backend=upload.backend,
+            backends=holders,
             backend_key=object_backend_key(bucket, version_id),
         )
-        done = _completed_version(upload, chosen)
+        done = replace(
+            _completed_version(upload, chosen),
+            stored_on=holders,
+            replicate_to=tuple(t for t in wanted if t not in holders),
+        )
         outcome = await self._uploads.complete(
             upload.pk,
             [p.part_number for p in chosen],
@@ -273,6 +306,35 @@ class MultipartService:
             raise PreconditionFailed(Condition="If-None-Match")
         assert isinstance(outcome, VersionRow)
         return outcome
+
+    async def _assemble(self, upload: UploadRow, parts: list[PartRow]) -> tuple[str, ...]:
+        """Backends that hold every part. When failures scattered the parts so that no
+        backend holds them all, the backend holding most gets copies of the rest."""
+        common = set.intersection(*(set(p.backends) for p in parts))
+        if common:
+            return tuple(sorted(common))
+        counts: dict[str, int] = {}
+        for part in parts:
+            for backend in part.backends:
+                counts[backend] = counts.get(backend, 0) + 1
+        if not counts:
+            raise ServiceUnavailable("No backend holds the parts of this upload.")
+        best = max(sorted(counts), key=lambda b: counts[b])
+        for part in parts:
+            if best not in part.backends:
+                await self._copy_part(part, best)
+                await self._uploads.add_part_backend(upload.pk, part.part_number, best)
+        return (best,)
+
+    async def _copy_part(self, part: PartRow, target: str) -> None:
+        for source in part.backends:
+            try:
+                body = self._backends.get(source).get(part.backend_key)
+                await self._backends.get(target).put(part.backend_key, body, part.size_bytes)
+                return
+            except BackendError as exc:
+                log.warning("copying part %s from %s failed: %s", part.backend_key, source, exc)
+        raise ServiceUnavailable("The parts of this upload cannot be brought together now.")
 
     async def abort(self, bucket: BucketRow, key: str, upload_id: str) -> None:
         upload = await self.upload(bucket, key, upload_id)

@@ -6,11 +6,10 @@ import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from gateway import checksums
-from gateway.backends.base import Backend
 from gateway.backends.registry import BackendRegistry
 from gateway.errors import (
     InvalidArgument,
@@ -27,9 +26,12 @@ from gateway.errors import (
     PreconditionFailed,
     ServiceUnavailable,
 )
+from gateway.placement.model import ObjectFacts
 from gateway.services.context import ByteRange, Conditions, RequestContext
 from gateway.services.reader import open_range
+from gateway.services.replicas import ReplicaWriter
 from gateway.services.streams import ExpectedDigests, VerifyingStream
+from gateway.services.topology import TopologyService
 from metadata.models import BucketRow, CompletedVersion, NewVersion, VersionRow
 from metadata.objects import ObjectRepo, VersionNotPending
 
@@ -166,9 +168,17 @@ def object_backend_key(bucket: BucketRow, version_id: str) -> str:
 
 
 class ObjectService:
-    def __init__(self, objects: ObjectRepo, backends: BackendRegistry) -> None:
+    def __init__(
+        self,
+        objects: ObjectRepo,
+        backends: BackendRegistry,
+        topology: TopologyService,
+        writer: ReplicaWriter,
+    ) -> None:
         self._objects = objects
         self._backends = backends
+        self._topology = topology
+        self._writer = writer
 
     async def put(
         self,
@@ -180,13 +190,23 @@ class ObjectService:
         check_key(put.key)
         check_attributes(put.attributes)
         version_id = new_version_id()
-        backend = self._backends.get(bucket.backend)
-        backend_key = object_backend_key(bucket, version_id)
+        attrs = put.attributes
+        plan = self._topology.plan(
+            bucket,
+            ObjectFacts(bucket.name, put.key, put.expected.length, attrs.storage_class, attrs.tags),
+        )
+        key = object_backend_key(bucket, version_id)
         pk = await self._objects.begin_write(
-            _new_version(bucket, put.key, version_id, put.attributes, backend.name, backend_key)
+            _new_version(bucket, put.key, version_id, attrs, plan.sync_targets, key)
         )
         stream = VerifyingStream(body, put.expected)
-        await self._store(pk, backend, backend_key, stream, put.expected.length)
+        try:
+            outcome = await self._writer.write(
+                plan.sync_targets, plan.quorum, key, stream, put.expected.length
+            )
+        except BaseException:
+            await asyncio.shield(self._abandon(pk, plan.sync_targets, key))
+            raise
         assert stream.result is not None
         digests = stream.result
         done = CompletedVersion(
@@ -195,38 +215,26 @@ class ObjectService:
             checksum_algorithm=digests.checksum_algorithm,
             checksum_type="FULL_OBJECT",
             checksum_value=checksums.encode(digests.checksum),
+            stored_on=outcome.stored,
+            replicate_to=outcome.failed + plan.async_targets,
         )
-        return await self._commit(pk, done, put.if_none_match_star, backend, backend_key)
+        return await self._commit(pk, done, put.if_none_match_star, plan.sync_targets, key)
 
-    async def _store(
-        self,
-        pk: int,
-        backend: Backend,
-        backend_key: str,
-        body: AsyncIterator[bytes],
-        size_hint: int | None,
-    ) -> None:
-        try:
-            await backend.put(backend_key, body, size_hint)
-        except BaseException:
-            await asyncio.shield(self._abandon(pk, backend, backend_key))
-            raise
-
-    async def _abandon(self, pk: int, backend: Backend, backend_key: str) -> None:
+    async def _abandon(self, pk: int, targets: tuple[str, ...], key: str) -> None:
         """Best effort: gc reaps whatever this misses (the version stays failed)."""
         try:
             await self._objects.fail_write(pk)
-            await backend.delete(backend_key)
         except Exception:
-            log.exception("cleanup of failed write %s/%s deferred to gc", backend.name, backend_key)
+            log.exception("marking write %s failed deferred to gc", pk)
+        await self._writer.discard(targets, key)
 
     async def _commit(
         self,
         pk: int,
         done: CompletedVersion,
         if_none_match_star: bool,
-        backend: Backend,
-        backend_key: str,
+        targets: tuple[str, ...],
+        key: str,
     ) -> VersionRow:
         try:
             version = await self._objects.commit_write(
@@ -235,12 +243,16 @@ class ObjectService:
         except VersionNotPending:
             raise ServiceUnavailable("The upload took too long and was reclaimed.") from None
         except BaseException:
-            await asyncio.shield(self._abandon(pk, backend, backend_key))
+            await asyncio.shield(self._abandon(pk, targets, key))
             raise
         if version is None:
-            await self._abandon(pk, backend, backend_key)
+            await self._abandon(pk, targets, key)
             raise PreconditionFailed(Condition="If-None-Match")
         return version
+
+    def ordered(self, bucket: BucketRow, version: VersionRow) -> VersionRow:
+        """The version with its replicas in the order reads should try them."""
+        return replace(version, placements=self._topology.order(bucket, version.placements))
 
     async def head(self, bucket: BucketRow, get: GetObjectInput) -> GetObjectResult:
         return await self._resolve(bucket, get, with_body=False)
@@ -272,9 +284,10 @@ class ObjectService:
             headers = {"x-amz-delete-marker": "true"}
             if version_id is not None:
                 headers["x-amz-version-id"] = version.visible_version_id
+                headers["Last-Modified"] = _http_date(_seconds(version.created_at))
                 raise MethodNotAllowed(headers=headers, Method="GET", ResourceType="DeleteMarker")
             raise NoSuchKey(headers=headers, Key=key)
-        return version
+        return self.ordered(bucket, version)
 
     async def delete(
         self, bucket: BucketRow, key: str, version_id: str | None
@@ -321,7 +334,10 @@ class ObjectService:
             copy.storage_class or attributes.storage_class,
         )
         body = await open_range(self._backends, source, 0, source.size_bytes - 1)
-        expected = ExpectedDigests(length=source.size_bytes)
+        # S3 gives the copy the source's checksum algorithm, recomputed over the whole body.
+        expected = ExpectedDigests(
+            length=source.size_bytes, checksum_algorithm=source.checksum_algorithm
+        )
         put = PutObjectInput(copy.key, attributes, expected)
         return source, await self.put(ctx, bucket, put, body)
 
@@ -360,7 +376,7 @@ def _new_version(
     key: str,
     version_id: str,
     attributes: ObjectAttributes,
-    backend: str,
+    backends: tuple[str, ...],
     backend_key: str,
 ) -> NewVersion:
     return NewVersion(
@@ -373,7 +389,7 @@ def _new_version(
         user_metadata=attributes.user_metadata,
         tags=attributes.tags,
         storage_class=attributes.storage_class,
-        backend=backend,
+        backends=backends,
         backend_key=backend_key,
     )
 

@@ -36,11 +36,15 @@ class GcWorker:
         backends: BackendRegistry,
         *,
         pending_timeout_s: float,
+        abandoned_after_s: float | None = None,
     ) -> None:
         self._objects = objects
         self._deletions = deletions
         self._backends = backends
         self._pending_timeout_s = pending_timeout_s
+        # Backend leftovers of writes that died (temp files, backend multipart uploads)
+        # untouched this long are swept; None disables the sweep.
+        self._abandoned_after_s = abandoned_after_s
 
     async def run_once(self) -> GcReport:
         """One bounded pass; call until it reports no work."""
@@ -71,6 +75,18 @@ class GcWorker:
             await self._deletions.done(done)
         return len(done), failed
 
+    async def sweep_backends(self) -> int:
+        """Remove backend leftovers of dead writes; a failing backend is retried next pass."""
+        if self._abandoned_after_s is None:
+            return 0
+        swept = 0
+        for backend in self._backends.all():
+            try:
+                swept += await backend.sweep_abandoned(self._abandoned_after_s)
+            except BackendError as exc:
+                log.warning("gc could not sweep backend %s: %s", backend.name, exc)
+        return swept
+
     async def run_until_idle(self) -> GcReport:
         total = GcReport(0, 0, 0)
         while True:
@@ -86,6 +102,7 @@ class GcWorker:
     async def run_forever(self, interval_s: float) -> None:
         while True:
             try:
+                await self.sweep_backends()
                 await self.run_until_idle()
             except asyncio.CancelledError:
                 raise

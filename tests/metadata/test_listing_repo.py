@@ -37,7 +37,7 @@ def reference(keys: list[str], prefix: str, delimiter: str) -> list[str]:
 async def _write(objects: ObjectRepo, bucket: BucketRow, key: str, n: int) -> None:
     pk = await objects.begin_write(
         NewVersion(bucket.id, key, f"v{bucket.id}x{n}", True, None, {}, {}, {}, "STANDARD",
-                   "local", f"b{bucket.id}/o/{n}")
+                   ("local",), f"b{bucket.id}/o/{n}")
     )  # fmt: skip
     await objects.commit_write(pk, CompletedVersion(1, "e", None, None, None))
 

@@ -1,0 +1,216 @@
+"""A lean SigV4-signed aiohttp S3 client for load generation.
+
+botocore spends about ten times the CPU of a plain aiohttp request on a small request, so
+a benchmark driven by boto3 measures boto3. This client signs with UNSIGNED-PAYLOAD (no
+body hashing), streams bodies both ways and never keeps a body it reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from urllib.parse import quote, urlsplit
+
+import aiohttp
+
+from gateway.s3.sigv4 import (
+    ALGORITHM,
+    AMZ_DATE_FORMAT,
+    UNSIGNED_PAYLOAD,
+    Credential,
+    canonical_request,
+    hmac_hex,
+    signing_key,
+    string_to_sign,
+)
+
+MIB = 1024 * 1024
+READ_CHUNK_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    access_key: str
+    secret_key: str
+    region: str = "us-east-1"
+
+
+@functools.lru_cache(maxsize=16)
+def _signing_key(secret_key: str, credential: Credential) -> bytes:
+    return signing_key(secret_key, credential)
+
+
+def sign(
+    method: str,
+    url: str,
+    credentials: Credentials,
+    headers: Mapping[str, str] | None = None,
+    *,
+    now: datetime | None = None,
+) -> dict[str, str]:
+    """Headers (with Authorization) for ``method url``; the payload is not signed.
+
+    ``url`` must already be percent-encoded the way it goes on the wire.
+    """
+    parts = urlsplit(url)
+    amz_date = (now or datetime.now(UTC)).strftime(AMZ_DATE_FORMAT)
+    credential = Credential(credentials.access_key, amz_date[:8], credentials.region, "s3")
+    signed = {k.lower(): v for k, v in (headers or {}).items()}
+    signed.update(
+        {"host": parts.netloc, "x-amz-date": amz_date, "x-amz-content-sha256": UNSIGNED_PAYLOAD}
+    )
+    names = sorted(signed)
+    canonical = canonical_request(
+        method, parts.path or "/", parts.query, signed, names, UNSIGNED_PAYLOAD, presigned=False
+    )
+    to_sign = string_to_sign(amz_date, credential.scope, canonical)
+    signature = hmac_hex(_signing_key(credentials.secret_key, credential), to_sign)
+    signed["authorization"] = (
+        f"{ALGORITHM} Credential={credentials.access_key}/{credential.scope},"
+        f" SignedHeaders={';'.join(names)}, Signature={signature}"
+    )
+    return signed
+
+
+def object_url(endpoint: str, bucket: str, key: str = "", query: str = "") -> str:
+    path = f"/{bucket}/{quote(key, safe='/-_.~')}" if key else f"/{bucket}"
+    return f"{endpoint}{path}{'?' + query if query else ''}"
+
+
+async def generated_body(size: int, chunk_bytes: int = MIB) -> AsyncIterator[bytes]:
+    """``size`` bytes made on the fly from one reused chunk: O(chunk) memory."""
+    chunk = bytes(range(256)) * (chunk_bytes // 256)
+    remaining = size
+    while remaining > 0:
+        piece = chunk if remaining >= len(chunk) else chunk[:remaining]
+        remaining -= len(piece)
+        yield piece
+
+
+class S3Error(Exception):
+    def __init__(self, status: int, body: bytes) -> None:
+        super().__init__(f"HTTP {status}: {body[:300]!r}")
+        self.status = status
+
+
+class LeanS3Client:
+    """Path-style requests against one endpoint. Use as an async context manager."""
+
+    def __init__(self, endpoint: str, credentials: Credentials, *, connections: int = 64) -> None:
+        self.endpoint = endpoint.rstrip("/")
+        self.credentials = credentials
+        self._connections = connections
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> LeanS3Client:
+        connector = aiohttp.TCPConnector(limit=self._connections)
+        timeout = aiohttp.ClientTimeout(total=None, sock_read=300)
+        self._session = aiohttp.ClientSession(
+            connector=connector, timeout=timeout, auto_decompress=False
+        )
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        assert self._session is not None, "use LeanS3Client as an async context manager"
+        return self._session
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        data: bytes | AsyncIterable[bytes] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> bytes:
+        """Send one request and return the (small) response body; raise on >= 300."""
+        signed = sign(method, url, self.credentials, headers)
+        async with self.session.request(method, url, data=data, headers=signed) as response:
+            body = await response.read()
+            if response.status >= 300:
+                raise S3Error(response.status, body)
+            return body
+
+    async def create_bucket(self, bucket: str) -> None:
+        await self.request("PUT", object_url(self.endpoint, bucket))
+
+    async def put(
+        self, bucket: str, key: str, body: bytes | AsyncIterable[bytes], size: int
+    ) -> None:
+        headers = {"content-length": str(size)}
+        await self.request(
+            "PUT", object_url(self.endpoint, bucket, key), data=body, headers=headers
+        )
+
+    async def get(self, bucket: str, key: str) -> int:
+        """Read the whole object, discarding it; return the byte count."""
+        url = object_url(self.endpoint, bucket, key)
+        async with self.session.get(url, headers=sign("GET", url, self.credentials)) as response:
+            if response.status != 200:
+                raise S3Error(response.status, await response.read())
+            received = 0
+            async for chunk in response.content.iter_chunked(READ_CHUNK_BYTES):
+                received += len(chunk)
+            return received
+
+    async def list_objects_v2(self, bucket: str, query: str) -> bytes:
+        return await self.request("GET", object_url(self.endpoint, bucket, query=query))
+
+
+@dataclass(slots=True)
+class LoadResult:
+    label: str
+    ops: int = 0
+    bytes: int = 0
+    elapsed_s: float = 0.0
+    latencies_s: list[float] = field(default_factory=list)
+
+    @property
+    def ops_per_s(self) -> float:
+        return self.ops / self.elapsed_s if self.elapsed_s else 0.0
+
+    @property
+    def mib_per_s(self) -> float:
+        return self.bytes / MIB / self.elapsed_s if self.elapsed_s else 0.0
+
+
+async def run_load(
+    label: str,
+    operation: Callable[[int], Awaitable[int]],
+    *,
+    concurrency: int,
+    duration_s: float,
+) -> LoadResult:
+    """Run ``operation(sequence_number) -> bytes moved`` from ``concurrency`` workers."""
+    result = LoadResult(label)
+    counter = iter(range(1 << 62))
+    deadline = time.perf_counter() + duration_s
+
+    async def worker() -> None:
+        while time.perf_counter() < deadline:
+            began = time.perf_counter()
+            moved = await operation(next(counter))
+            result.latencies_s.append(time.perf_counter() - began)
+            result.ops += 1
+            result.bytes += moved
+
+    began = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    result.elapsed_s = time.perf_counter() - began
+    return result
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
+    return ordered[index]

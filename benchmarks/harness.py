@@ -1,0 +1,106 @@
+"""What every benchmark starts: PostgreSQL, a backend, a fresh database and a gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil  # type: ignore[import-untyped]
+
+from benchmarks.client import Credentials
+from tests.gateway_process import GatewayProcess
+from tests.servers import (
+    MotoServer,
+    PostgresServer,
+    SeaweedServer,
+    fresh_database,
+    make_bucket,
+    random_name,
+)
+
+BACKEND_KINDS = ("localfs", "moto", "seaweedfs")
+# Benchmarks overwrite keys; the old bytes go at once, as they would on a busy gateway.
+BENCH_GC = {"interval_s": 1.0, "deletion_delay_s": 0, "pending_timeout_s": 3600}
+
+
+@dataclass(frozen=True, slots=True)
+class Stack:
+    gateway: GatewayProcess
+    backend: dict[str, Any]
+    workdir: Path
+    postgres_dsn: str
+
+    @property
+    def credentials(self) -> Credentials:
+        return Credentials(self.gateway.access_key, self.gateway.secret_key)
+
+    @property
+    def backend_credentials(self) -> Credentials:
+        return Credentials(self.backend["access_key"], self.backend["secret_key"])
+
+
+def _backend(kind: str, workdir: Path, stack: contextlib.ExitStack) -> dict[str, Any]:
+    if kind == "localfs":
+        return {"name": "localfs", "driver": "localfs", "path": str(workdir / "localfs")}
+    server: MotoServer | SeaweedServer = MotoServer() if kind == "moto" else SeaweedServer()
+    stack.enter_context(server)
+    bucket = random_name("sb-bench-")
+    make_bucket(server.endpoint_url, server.access_key, server.secret_key, bucket)
+    return {
+        "name": kind,
+        "driver": "s3",
+        "endpoint": server.endpoint_url,
+        "bucket": bucket,
+        "access_key": server.access_key,
+        "secret_key": server.secret_key,
+    }
+
+
+@contextlib.contextmanager
+def gateway_stack(kind: str) -> Iterator[Stack]:
+    """A gateway on a fresh database over a backend of ``kind``; all torn down on exit."""
+    with contextlib.ExitStack() as stack:
+        workdir = Path(tempfile.mkdtemp(prefix="sb-bench-"))
+        stack.callback(shutil.rmtree, workdir, ignore_errors=True)
+        postgres = stack.enter_context(PostgresServer())
+        dsn, drop = asyncio.run(fresh_database(postgres.dsn))
+        stack.callback(_run_sync, drop)
+        backend = _backend(kind, workdir, stack)
+        config = {"backends": [backend], "default_backend": backend["name"], "gc": BENCH_GC}
+        gateway = GatewayProcess(workdir / "gateway", dsn, config)
+        gateway.start()
+        stack.callback(gateway.stop)
+        try:
+            yield Stack(gateway, backend, workdir, dsn)
+        except BaseException:
+            print(f"gateway log tail:\n{gateway.log_tail(60)}", file=sys.stderr)
+            raise
+
+
+def _run_sync(factory: Callable[[], Awaitable[None]]) -> None:
+    async def call() -> None:
+        await factory()
+
+    asyncio.run(call())
+
+
+def tree_rss_bytes(pid: int) -> int:
+    """Resident memory of a process and all its descendants."""
+    root = psutil.Process(pid)
+    total = 0
+    for process in [root, *root.children(recursive=True)]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += process.memory_info().rss
+    return total
+
+
+def gateway_pid(gateway: GatewayProcess) -> int:
+    assert gateway.process is not None, "the gateway is not running"
+    return gateway.process.pid

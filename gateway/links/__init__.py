@@ -1,0 +1,1 @@
+"""Links: the named network paths from this site to backends, wrapping their drivers."""

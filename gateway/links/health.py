@@ -1,0 +1,59 @@
+"""Passive link health: a circuit breaker and an EWMA of first-byte latency."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class BreakerState(StrEnum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half-open"
+
+
+@dataclass(slots=True)
+class CircuitBreaker:
+    """Opens after ``failure_threshold`` consecutive failures; after ``cooldown_s`` it lets
+    one probe through (half-open) and closes again if the probe succeeds."""
+
+    failure_threshold: int = 3
+    cooldown_s: float = 5.0
+    clock: Callable[[], float] = time.monotonic
+    state: BreakerState = BreakerState.CLOSED
+    failures: int = 0
+    opened_at: float = 0.0
+    latency_ewma_s: float | None = None
+    # Weight of the newest sample in the latency average.
+    alpha: float = field(default=0.2)
+
+    def allow(self) -> bool:
+        if self.state is BreakerState.CLOSED:
+            return True
+        if self.state is BreakerState.OPEN and self.clock() - self.opened_at >= self.cooldown_s:
+            self.state = BreakerState.HALF_OPEN
+            return True
+        return False
+
+    def record_success(self, latency_s: float | None = None) -> None:
+        self.failures = 0
+        self.state = BreakerState.CLOSED
+        if latency_s is not None:
+            previous = self.latency_ewma_s
+            self.latency_ewma_s = (
+                latency_s
+                if previous is None
+                else self.alpha * latency_s + (1 - self.alpha) * previous
+            )
+
+    def record_failure(self) -> None:
+        self.failures += 1
+        if self.state is BreakerState.HALF_OPEN or self.failures >= self.failure_threshold:
+            self.state = BreakerState.OPEN
+            self.opened_at = self.clock()
+
+    @property
+    def healthy(self) -> bool:
+        return self.state is not BreakerState.OPEN

@@ -1,0 +1,125 @@
+"""A link wraps the driver of a backend: concurrency cap, bandwidth cap and health."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+
+from gateway.backends.base import Backend, BackendError, BackendKeyNotFound
+from gateway.links.health import CircuitBreaker
+from gateway.links.ratelimit import TokenBucket
+
+
+class LinkDown(BackendError):
+    """The link's circuit is open: fail fast instead of waiting for a dead path."""
+
+
+class Link:
+    """Implements the Backend protocol over ``inner``, as seen through one network path."""
+
+    def __init__(
+        self,
+        name: str,
+        backend: str,
+        inner: Backend,
+        *,
+        bandwidth_bytes_per_s: int | None = None,
+        max_concurrency: int | None = None,
+        breaker: CircuitBreaker | None = None,
+    ) -> None:
+        self.name = backend  # a Link stands in for its backend
+        self.link_name = name
+        self.capabilities = inner.capabilities
+        self._inner = inner
+        self._bucket = TokenBucket(bandwidth_bytes_per_s) if bandwidth_bytes_per_s else None
+        self._slots = asyncio.Semaphore(max_concurrency) if max_concurrency else None
+        self.breaker = breaker or CircuitBreaker()
+
+    def _check(self) -> None:
+        if not self.breaker.allow():
+            raise LinkDown(f"link {self.link_name} is down")
+
+    @contextlib.asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
+        if self._slots is None:
+            yield
+            return
+        async with self._slots:
+            yield
+
+    async def _throttled(self, body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        async for chunk in body:
+            if self._bucket is not None:
+                await self._bucket.consume(len(chunk))
+            yield chunk
+
+    async def put(self, key: str, body: AsyncIterator[bytes], size_hint: int | None) -> int:
+        self._check()
+        async with self._slot():
+            try:
+                written = await self._inner.put(key, self._throttled(body), size_hint)
+            except BackendError:
+                self.breaker.record_failure()
+                raise
+            self.breaker.record_success()
+            return written
+
+    async def get(
+        self, key: str, offset: int = 0, length: int | None = None
+    ) -> AsyncIterator[bytes]:
+        self._check()
+        async with self._slot():
+            started = time.monotonic()
+            first = True
+            try:
+                async for chunk in self._inner.get(key, offset, length):
+                    if first:
+                        self.breaker.record_success(time.monotonic() - started)
+                        first = False
+                    if self._bucket is not None:
+                        await self._bucket.consume(len(chunk))
+                    yield chunk
+            except BackendKeyNotFound:
+                self.breaker.record_success()
+                raise
+            except BackendError:
+                self.breaker.record_failure()
+                raise
+            if first:
+                self.breaker.record_success(time.monotonic() - started)
+
+    async def delete(self, key: str) -> None:
+        self._check()
+        async with self._slot(), self._observed():
+            await self._inner.delete(key)
+
+    async def size(self, key: str) -> int | None:
+        self._check()
+        async with self._slot(), self._observed():
+            return await self._inner.size(key)
+
+    @contextlib.asynccontextmanager
+    async def _observed(self) -> AsyncIterator[None]:
+        try:
+            yield
+        except BackendError:
+            self.breaker.record_failure()
+            raise
+        self.breaker.record_success()
+
+    def list_keys(self, prefix: str = "") -> AsyncIterator[str]:
+        return self._inner.list_keys(prefix)
+
+    async def sweep_abandoned(self, older_than_s: float) -> int:
+        return await self._inner.sweep_abandoned(older_than_s)
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+    async def close_inner_once(self, closed: set[int]) -> None:
+        """Links sharing one driver close it once."""
+        if id(self._inner) not in closed:
+            closed.add(id(self._inner))
+            await self._inner.close()

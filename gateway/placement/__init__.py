@@ -1,0 +1,1 @@
+"""Placement policy: pure decisions about which backends hold an object. No I/O."""

@@ -1,0 +1,148 @@
+"""The node's view of the topology: backends, live link health and placement policies."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+
+from gateway.errors import InvalidLocationConstraint, ServiceUnavailable
+from gateway.links.routing import LinkedBackend
+from gateway.placement import engine
+from gateway.placement.model import (
+    BackendInfo,
+    BackendState,
+    LinkInfo,
+    ObjectFacts,
+    PlacementError,
+    PlacementPolicy,
+    ReadPreference,
+    Tier,
+    Topology,
+    WritePlan,
+)
+from gateway.placement.policy_io import policy_from_dict
+from metadata.models import BucketRow, PlacementRow
+from metadata.topology import BackendRow, TopologyRepo
+
+log = logging.getLogger(__name__)
+
+
+def _backend_info(row: BackendRow, used: Mapping[str, int]) -> BackendInfo:
+    return BackendInfo(
+        name=row.name,
+        site=row.site,
+        tier=Tier(row.tier),
+        state=BackendState(row.state),
+        capacity_bytes=row.capacity_bytes,
+        used_bytes=used.get(row.name, 0),
+    )
+
+
+class TopologyService:
+    def __init__(
+        self,
+        repo: TopologyRepo,
+        linked: Mapping[str, LinkedBackend],
+        link_costs: Sequence[LinkInfo],
+        *,
+        local_site: str,
+        default_policy: str,
+    ) -> None:
+        self._repo = repo
+        self._linked = linked
+        # Static link attributes from configuration; health is read live from the breakers.
+        self._link_costs = list(link_costs)
+        self._local_site = local_site
+        self._default_policy = default_policy
+        self._backends: dict[str, BackendInfo] = {}
+        self._policies: dict[str, PlacementPolicy] = {}
+
+    async def refresh(self) -> None:
+        rows = await self._repo.backends()
+        used = await self._repo.used_bytes()
+        self._backends = {r.name: _backend_info(r, used) for r in rows}
+        policies = {}
+        for row in await self._repo.current_policies():
+            try:
+                policies[row.name] = policy_from_dict(row.document)
+            except ValueError:
+                log.exception("stored placement policy %s v%s is invalid", row.name, row.version)
+        self._policies = policies
+
+    async def run_forever(self, interval_s: float) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await self.refresh()
+            except Exception:
+                log.exception("topology refresh failed")
+
+    def snapshot(self) -> Topology:
+        return Topology(self._local_site, dict(self._backends), tuple(self._live_links()))
+
+    def _live_links(self) -> list[LinkInfo]:
+        live = []
+        for info in self._link_costs:
+            linked = self._linked.get(info.backend)
+            link = (
+                next((x for x in linked.links if x.link_name == info.name), None)
+                if linked
+                else None
+            )
+            if link is None:
+                live.append(info)
+                continue
+            ewma = link.breaker.latency_ewma_s
+            live.append(
+                LinkInfo(
+                    info.name, info.site, info.backend, info.bandwidth_bytes_per_s,
+                    info.max_concurrency, info.rtt_ms, info.cost_per_gib, info.endpoint,
+                    healthy=link.breaker.healthy,
+                    latency_ewma_ms=None if ewma is None else ewma * 1000,
+                )
+            )  # fmt: skip
+        for name, linked in self._linked.items():
+            # Backends reached without a configured link use an implicit one.
+            if not any(i.backend == name for i in self._link_costs) and not linked.healthy:
+                live.append(LinkInfo(f"implicit:{name}", self._local_site, name, healthy=False))
+        return live
+
+    def policy_for(self, bucket: BucketRow) -> PlacementPolicy:
+        name = bucket.placement_policy or self._default_policy
+        policy = self._policies.get(name) or self._policies.get(self._default_policy)
+        if policy is None:
+            raise ServiceUnavailable(f"Placement policy {name} is not loaded.")
+        return policy
+
+    def policy_for_location(self, location: str | None) -> str | None:
+        """A LocationConstraint naming a policy selects it; any other value is a region."""
+        if location is None or location in self._policies:
+            return location
+        return None
+
+    def check_location(self, location: str | None, region: str) -> None:
+        if location is not None and location not in self._policies and not _is_region(location):
+            raise InvalidLocationConstraint(LocationConstraint=location)
+        del region
+
+    def plan(self, bucket: BucketRow, facts: ObjectFacts) -> WritePlan:
+        try:
+            return engine.choose(self.policy_for(bucket), facts, self.snapshot())
+        except PlacementError as exc:
+            raise ServiceUnavailable(f"No placement is possible now: {exc}") from None
+
+    def order(self, bucket: BucketRow, placements: Sequence[PlacementRow]) -> list[PlacementRow]:
+        """Replicas in the order reads should try them."""
+        preference = ReadPreference.LOCAL
+        policy = self._policies.get(bucket.placement_policy or self._default_policy)
+        if policy is not None and policy.rules:
+            preference = policy.rules[0].read_preference
+        names = engine.order_replicas([p.backend for p in placements], self.snapshot(), preference)
+        rank = {name: i for i, name in enumerate(names)}
+        return sorted((p for p in placements if p.backend in rank), key=lambda p: rank[p.backend])
+
+
+def _is_region(value: str) -> bool:
+    parts = value.split("-")
+    return len(parts) >= 3 and parts[-1].isdigit() and all(p.isalnum() for p in parts)

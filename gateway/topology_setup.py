@@ -1,0 +1,89 @@
+"""Opening drivers and links from configuration, and seeding the topology tables."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from gateway.backends.base import Backend
+from gateway.backends.factory import open_backend
+from gateway.config import BackendConfig, GatewayConfig, LinkConfig
+from gateway.links.link import Link
+from gateway.links.routing import LinkedBackend
+from gateway.placement.model import LinkInfo
+from gateway.placement.policy_io import policy_from_dict, policy_to_dict
+from metadata.topology import BackendRow, LinkRow, TopologyRepo
+
+
+def default_policy_document(config: GatewayConfig) -> dict[str, object]:
+    """Without configured policies: one replica on ``default_backend``, as before."""
+    return {
+        "name": config.default_policy,
+        "version": 1,
+        "rules": [{"name": "default", "replicas": [{"backend": config.default_backend}]}],
+    }
+
+
+async def seed(repo: TopologyRepo, config: GatewayConfig) -> None:
+    backends = [
+        BackendRow(b.name, b.site, b.driver, b.tier, b.state, b.capacity_bytes)
+        for b in config.backends
+    ]
+    links = [
+        LinkRow(
+            link.name, link.site, link.backend, link.position, link.bandwidth_bytes_per_s,
+            link.max_concurrency, link.rtt_ms, link.cost_per_gib, link.endpoint,
+        )
+        for link in config.links
+    ]  # fmt: skip
+    await repo.seed(backends, links)
+    documents = list(config.placement_policies) or [default_policy_document(config)]
+    for document in documents:
+        # Parsing first: a malformed policy in the config refuses to start the node.
+        policy = policy_from_dict(document)
+        await repo.seed_policy(policy.name, policy_to_dict(policy))
+
+
+def _links_from_here(config: GatewayConfig, backend: str) -> list[LinkConfig]:
+    found = [link for link in config.links if link.backend == backend and link.site == config.site]
+    return sorted(found, key=lambda link: (link.position, link.name))
+
+
+async def _open_link(
+    link: LinkConfig, backend: BackendConfig, driver: Backend, opened: list[Backend]
+) -> Link:
+    inner = driver
+    if link.endpoint and backend.driver == "s3":
+        # The backend as seen over this path: its own client, to the overriding address.
+        inner = await open_backend(dataclasses.replace(backend, endpoint=link.endpoint))
+        opened.append(inner)
+    return Link(
+        link.name,
+        backend.name,
+        inner,
+        bandwidth_bytes_per_s=link.bandwidth_bytes_per_s,
+        max_concurrency=link.max_concurrency,
+    )
+
+
+async def open_linked_backends(config: GatewayConfig) -> dict[str, LinkedBackend]:
+    linked: dict[str, LinkedBackend] = {}
+    for backend in config.backends:
+        driver = await open_backend(backend)
+        opened: list[Backend] = []
+        configured = _links_from_here(config, backend.name)
+        links = [await _open_link(link, backend, driver, opened) for link in configured]
+        if not links:
+            # A backend with no configured link from this site is reached directly.
+            links = [Link(f"direct:{backend.name}", backend.name, driver)]
+        linked[backend.name] = LinkedBackend(backend.name, links)
+    return linked
+
+
+def link_infos(config: GatewayConfig) -> list[LinkInfo]:
+    return [
+        LinkInfo(
+            link.name, link.site, link.backend, link.bandwidth_bytes_per_s, link.max_concurrency,
+            link.rtt_ms, link.cost_per_gib, link.endpoint,
+        )
+        for link in config.links
+    ]  # fmt: skip

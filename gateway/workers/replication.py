@@ -1,0 +1,153 @@
+"""The replication worker: brings every version to the replicas its write plan asked for.
+
+Safe on many nodes: tasks are claimed with FOR UPDATE SKIP LOCKED under a lease, copies
+go to the key the version already uses (so a repeated copy overwrites itself), and the new
+placement is recorded only if the version still exists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import AsyncIterator
+
+from gateway import checksums
+from gateway.backends.base import BackendError
+from gateway.backends.registry import BackendRegistry, UnknownBackend
+from gateway.placement import engine
+from gateway.placement.model import ReadPreference
+from gateway.services.topology import TopologyService
+from metadata.models import PlacementRow, VersionRow
+from metadata.objects import ObjectRepo
+from metadata.replication import ReplicationRepo, ReplicationTask
+
+log = logging.getLogger(__name__)
+
+LEASE_S = 600.0
+
+
+class CopyMismatch(Exception):
+    """The copy's size or checksum differs from the version's: the copy is not kept."""
+
+
+async def _verified(
+    stream: AsyncIterator[bytes], algorithm: str, expected: str | None, size: int
+) -> AsyncIterator[bytes]:
+    hasher = checksums.new_hasher(algorithm)
+    seen = 0
+    async for chunk in stream:
+        seen += len(chunk)
+        hasher.update(chunk)
+        yield chunk
+    if seen != size or (expected and checksums.encode(hasher.digest()) != expected):
+        # Raising inside the body makes the target abandon its atomic write.
+        raise CopyMismatch(f"copy of {size} bytes read {seen} or failed its {algorithm} check")
+
+
+def backoff_s(attempts: int, base_s: float, max_s: float) -> float:
+    """Capped exponential backoff with full jitter."""
+    return random.uniform(0, min(max_s, base_s * 2 ** max(attempts - 1, 0)))
+
+
+class ReplicationWorker:
+    def __init__(
+        self,
+        queue: ReplicationRepo,
+        objects: ObjectRepo,
+        backends: BackendRegistry,
+        topology: TopologyService,
+        *,
+        concurrency: int,
+        base_delay_s: float,
+        max_delay_s: float,
+    ) -> None:
+        self._queue = queue
+        self._objects = objects
+        self._backends = backends
+        self._topology = topology
+        self._concurrency = concurrency
+        self._base_delay_s = base_delay_s
+        self._max_delay_s = max_delay_s
+
+    async def run_once(self) -> int:
+        """Claim and process one batch; returns how many tasks were claimed."""
+        tasks = await self._queue.claim(self._concurrency, LEASE_S)
+        await asyncio.gather(*(self._process(task) for task in tasks))
+        return len(tasks)
+
+    async def run_forever(self, interval_s: float) -> None:
+        while True:
+            try:
+                while await self.run_once():
+                    pass
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("replication pass failed")
+            await asyncio.sleep(interval_s)
+
+    async def _process(self, task: ReplicationTask) -> None:
+        version = await self._objects.get_by_pk(task.version_pk)
+        if version is None or version.state != "complete" or version.is_delete_marker:
+            await self._queue.drop(task.id)
+            return
+        if any(p.backend == task.target_backend for p in version.placements):
+            await self._queue.drop(task.id)
+            return
+        try:
+            await self._copy(version, task.target_backend)
+        except (BackendError, UnknownBackend, CopyMismatch) as exc:
+            delay = backoff_s(task.attempts, self._base_delay_s, self._max_delay_s)
+            log.info(
+                "replica of %s to %s failed (%s); retry in %.1f s",
+                version.key,
+                task.target_backend,
+                exc,
+                delay,
+            )
+            await self._queue.retry_later(task.id, delay, repr(exc))
+            return
+        source = version.placements[0]
+        await self._queue.complete(
+            task, source.backend_key, source.segment_keys, version.size_bytes
+        )
+
+    def _sources(self, version: VersionRow) -> list[PlacementRow]:
+        names = engine.order_replicas(
+            [p.backend for p in version.placements], self._topology.snapshot(), ReadPreference.LOCAL
+        )
+        by_name = {p.backend: p for p in version.placements}
+        return [by_name[n] for n in names if n in by_name]
+
+    async def _copy(self, version: VersionRow, target_name: str) -> None:
+        last: Exception | None = None
+        for source in self._sources(version):
+            try:
+                await self._copy_from(version, source, target_name)
+                return
+            except CopyMismatch as exc:
+                log.error("replica %s of %s is damaged: %s", source.backend, version.key, exc)
+                last = exc
+            except BackendError as exc:
+                last = exc
+        raise last or BackendError(f"no readable replica of {version.key}")
+
+    async def _copy_from(self, version: VersionRow, source: PlacementRow, target_name: str) -> None:
+        reader = self._backends.get(source.backend)
+        writer = self._backends.get(target_name)
+        algorithm = version.checksum_algorithm or "CRC64NVME"
+        if source.segment_keys is None:
+            body = _verified(
+                reader.get(source.backend_key),
+                algorithm,
+                version.checksum_value,
+                version.size_bytes,
+            )
+            await writer.put(source.backend_key, body, version.size_bytes)
+            return
+        sizes = version.part_sizes or []
+        expected = version.part_checksums or [""] * len(sizes)
+        for key, size, checksum in zip(source.segment_keys, sizes, expected, strict=True):
+            body = _verified(reader.get(key), algorithm, checksum or None, size)
+            await writer.put(key, body, size)

@@ -1,0 +1,95 @@
+"""The replication queue: replicas still to write, claimed safely by many nodes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+
+from metadata.db import Conn
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicationTask:
+    id: int
+    version_pk: int
+    target_backend: str
+    attempts: int
+
+
+async def enqueue(con: Conn, version_pk: int, targets: list[str]) -> None:
+    if targets:
+        await con.executemany(
+            "INSERT INTO replication_queue (version_pk, target_backend) VALUES ($1, $2)"
+            " ON CONFLICT (version_pk, target_backend) DO NOTHING",
+            [(version_pk, t) for t in targets],
+        )
+
+
+class ReplicationRepo:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def claim(self, limit: int, lease_s: float) -> list[ReplicationTask]:
+        """Due tasks, leased so that other nodes skip them until the lease expires."""
+        rows = await self._pool.fetch(
+            "UPDATE replication_queue SET not_before = now() + make_interval(secs => $2),"
+            " attempts = attempts + 1 WHERE id IN ("
+            " SELECT id FROM replication_queue WHERE not_before <= now()"
+            " ORDER BY not_before, id LIMIT $1 FOR UPDATE SKIP LOCKED)"
+            " RETURNING id, version_pk, target_backend, attempts",
+            limit,
+            lease_s,
+        )
+        return [ReplicationTask(**dict(r)) for r in rows]
+
+    async def retry_later(self, task_id: int, delay_s: float, error: str) -> None:
+        await self._pool.execute(
+            "UPDATE replication_queue SET not_before = now() + make_interval(secs => $2),"
+            " last_error = $3 WHERE id = $1",
+            task_id,
+            delay_s,
+            error[:1000],
+        )
+
+    async def drop(self, task_id: int) -> None:
+        await self._pool.execute("DELETE FROM replication_queue WHERE id = $1", task_id)
+
+    async def complete(
+        self,
+        task: ReplicationTask,
+        backend_key: str,
+        segment_keys: list[str] | None,
+        size_bytes: int,
+    ) -> bool:
+        """Record the new replica and finish the task, if the version still exists.
+
+        Returns False when the version was deleted meanwhile: the caller's bytes are then
+        queued for deletion here, in the same transaction.
+        """
+        async with self._pool.acquire() as con, con.transaction():
+            state = await con.fetchval(
+                "SELECT state FROM object_versions WHERE id = $1 FOR SHARE", task.version_pk
+            )
+            await con.execute("DELETE FROM replication_queue WHERE id = $1", task.id)
+            if state != "complete":
+                await con.executemany(
+                    "INSERT INTO backend_deletions (backend, backend_key) VALUES ($1, $2)",
+                    [(task.target_backend, k) for k in (segment_keys or [backend_key])],
+                )
+                return False
+            await con.execute(
+                "INSERT INTO placements (version_pk, backend, backend_key, segment_keys, state,"
+                " size_bytes, verified_at) VALUES ($1, $2, $3, $4, 'ok', $5, now())"
+                " ON CONFLICT (version_pk, backend) WHERE state IN ('pending', 'ok') DO NOTHING",
+                task.version_pk,
+                task.target_backend,
+                backend_key,
+                segment_keys,
+                size_bytes,
+            )
+            return True
+
+    async def pending_count(self) -> int:
+        count: int = await self._pool.fetchval("SELECT count(*) FROM replication_queue")
+        return count
