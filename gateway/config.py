@@ -65,6 +65,8 @@ class LinkConfig:
     cost_per_gib: float = 0.0
     # The backend's address as seen over this path (the dedicated line).
     endpoint: str | None = None
+    # A read whose first byte takes longer fails over to the next replica.
+    first_byte_timeout_s: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +77,8 @@ class ReplicationConfig:
     retry_base_delay_s: float = 1.0
     retry_max_delay_s: float = 300.0
     concurrency: int = 4
+    # First-byte timeout of the implicit link to a backend with no configured link.
+    first_byte_timeout_s: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,6 +62,7 @@ async def _open_link(
         inner,
         bandwidth_bytes_per_s=link.bandwidth_bytes_per_s,
         max_concurrency=link.max_concurrency,
+        first_byte_timeout_s=link.first_byte_timeout_s,
     )
 
 
@@ -74,7 +75,14 @@ async def open_linked_backends(config: GatewayConfig) -> dict[str, LinkedBackend
         links = [await _open_link(link, backend, driver, opened) for link in configured]
         if not links:
             # A backend with no configured link from this site is reached directly.
-            links = [Link(f"direct:{backend.name}", backend.name, driver)]
+            links = [
+                Link(
+                    f"direct:{backend.name}",
+                    backend.name,
+                    driver,
+                    first_byte_timeout_s=config.replication.first_byte_timeout_s,
+                )
+            ]
         linked[backend.name] = LinkedBackend(backend.name, links)
     return linked
 

@@ -174,6 +174,9 @@ class S3Backend:
             # Few retries: the gateway fails over to another replica instead of waiting.
             retries={"mode": "standard", "max_attempts": 2},
             max_pool_connections=self._max_pool_connections,
+            # A dead path must fail in seconds so writes and reads move on to other replicas.
+            connect_timeout=5,
+            read_timeout=30,
         )
 
     def _full_key(self, key: str) -> str:

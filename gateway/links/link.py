@@ -16,6 +16,10 @@ class LinkDown(BackendError):
     """The link's circuit is open: fail fast instead of waiting for a dead path."""
 
 
+class LinkTimeout(BackendError):
+    """The first byte did not arrive in time: the path may hang; try another replica."""
+
+
 class Link:
     """Implements the Backend protocol over ``inner``, as seen through one network path."""
 
@@ -28,6 +32,7 @@ class Link:
         bandwidth_bytes_per_s: int | None = None,
         max_concurrency: int | None = None,
         breaker: CircuitBreaker | None = None,
+        first_byte_timeout_s: float | None = None,
     ) -> None:
         self.name = backend  # a Link stands in for its backend
         self.link_name = name
@@ -36,6 +41,7 @@ class Link:
         self._bucket = TokenBucket(bandwidth_bytes_per_s) if bandwidth_bytes_per_s else None
         self._slots = asyncio.Semaphore(max_concurrency) if max_concurrency else None
         self.breaker = breaker or CircuitBreaker()
+        self._first_byte_timeout_s = first_byte_timeout_s
 
     def _check(self) -> None:
         if not self.breaker.allow():
@@ -72,12 +78,14 @@ class Link:
         self._check()
         async with self._slot():
             started = time.monotonic()
-            first = True
+            stream = self._inner.get(key, offset, length)
             try:
-                async for chunk in self._inner.get(key, offset, length):
-                    if first:
-                        self.breaker.record_success(time.monotonic() - started)
-                        first = False
+                first = await self._first(stream)
+                self.breaker.record_success(time.monotonic() - started)
+                if first is None:
+                    return
+                yield first
+                async for chunk in stream:
                     if self._bucket is not None:
                         await self._bucket.consume(len(chunk))
                     yield chunk
@@ -87,8 +95,14 @@ class Link:
             except BackendError:
                 self.breaker.record_failure()
                 raise
-            if first:
-                self.breaker.record_success(time.monotonic() - started)
+
+    async def _first(self, stream: AsyncIterator[bytes]) -> bytes | None:
+        try:
+            return await asyncio.wait_for(anext(stream, None), self._first_byte_timeout_s)
+        except TimeoutError:
+            raise LinkTimeout(
+                f"link {self.link_name}: no first byte in {self._first_byte_timeout_s} s"
+            ) from None
 
     async def delete(self, key: str) -> None:
         self._check()
