@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import asyncpg
 
-from metadata.models import ListEntry, VersionRow
+from metadata.models import ListedObject, ListEntry, VersionRow
 from metadata.objects import _VERSION_COLUMNS, version_from_record
+
+_LISTED_COLUMNS = (
+    "key, size_bytes, etag, created_at, storage_class, checksum_algorithm, checksum_type"
+)
 
 # The smallest string greater than every string starting with ``s`` (byte order, "C").
 _SUCCESSOR_SQL = "left({s}, -1) || chr(ascii(right({s}, 1)) + 1)"
@@ -74,7 +78,7 @@ class ListingRepo:
             )
             return await self._entries([r["key"] for r in keys], bucket_id, prefix, delimiter)
         records = await self._pool.fetch(
-            f"SELECT {_VERSION_COLUMNS} FROM object_versions"
+            f"SELECT {_LISTED_COLUMNS} FROM object_versions"
             " WHERE bucket_id = $1 AND is_latest AND NOT is_delete_marker"
             " AND key >= $2 AND ($3::text IS NULL OR key < $3) ORDER BY key LIMIT $4",
             bucket_id,
@@ -82,21 +86,21 @@ class ListingRepo:
             upper,
             limit,
         )
-        return [ListEntry(r["key"], False, version_from_record(r)) for r in records]
+        return [ListEntry(r[0], False, ListedObject(*r)) for r in records]
 
     async def _entries(
         self, keys: list[str], bucket_id: int, prefix: str, delimiter: str
     ) -> list[ListEntry]:
         plain = [k for k in keys if common_prefix(k, prefix, delimiter) is None]
-        versions: dict[str, VersionRow] = {}
+        versions: dict[str, ListedObject] = {}
         if plain:
             records = await self._pool.fetch(
-                f"SELECT {_VERSION_COLUMNS} FROM object_versions"
+                f"SELECT {_LISTED_COLUMNS} FROM object_versions"
                 " WHERE bucket_id = $1 AND is_latest AND key = ANY($2::text[])",
                 bucket_id,
                 plain,
             )
-            versions = {r["key"]: version_from_record(r) for r in records}
+            versions = {r[0]: ListedObject(*r) for r in records}
         entries = []
         for key in keys:
             cp = common_prefix(key, prefix, delimiter)

@@ -105,10 +105,23 @@ class CompletedVersion:
 
 
 @dataclass(frozen=True, slots=True)
+class ListedObject:
+    """The columns a listing shows; lean on purpose, a page holds a thousand of them."""
+
+    key: str
+    size_bytes: int
+    etag: str
+    created_at: datetime
+    storage_class: str
+    checksum_algorithm: str | None
+    checksum_type: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class ListEntry:
     key: str
     is_prefix: bool
-    version: VersionRow | None
+    version: ListedObject | None
 
 
 @dataclass(frozen=True, slots=True)

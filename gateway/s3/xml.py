@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from xml.parsers.expat import ExpatError
 from xml.sax.saxutils import escape
@@ -23,7 +23,8 @@ Element = str | int | bool | None | Mapping[str, Any] | Sequence[Any]
 
 def iso_time(moment: datetime) -> str:
     # Whole seconds, as S3 does: a listing's LastModified must equal HEAD's Last-Modified.
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    # isoformat is implemented in C; strftime costs several times more per row.
+    return moment.astimezone(UTC).isoformat(timespec="seconds")[:19] + ".000Z"
 
 
 def _text(value: str | int | bool) -> str:
@@ -32,12 +33,19 @@ def _text(value: str | int | bool) -> str:
     return escape(str(value))
 
 
+class Raw(str):
+    """Markup already rendered (and escaped) by the caller, inserted verbatim."""
+
+
 class Sequence_(list[tuple[str, "Element"]]):
     """Differently named sibling elements kept in order (Version and DeleteMarker)."""
 
 
 def _render(name: str, value: Element, out: list[str]) -> None:
     if value is None:
+        return
+    if isinstance(value, Raw):
+        out.append(value)
         return
     if isinstance(value, Sequence_):
         for child, child_value in value:
