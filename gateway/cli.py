@@ -20,6 +20,7 @@ from aiohttp import web
 from gateway.app import RootKey, create_app, ensure_root_key
 from gateway.config import GatewayConfig, load, with_database
 from gateway.embedded_pg import embedded_database
+from gateway.s3 import dispatch
 from metadata import db
 
 log = logging.getLogger("skybridge")
@@ -64,19 +65,42 @@ def _bind(config: GatewayConfig) -> socket.socket:
     return sock
 
 
+async def _serve(config: GatewayConfig, sock: socket.socket) -> None:
+    app = create_app(config)
+    runner = web.AppRunner(
+        app,
+        handle_signals=False,
+        access_log=None,
+        shutdown_timeout=config.server.shutdown_timeout_s,
+    )
+    await runner.setup()
+    site = web.SockSite(runner, sock, ssl_context=_ssl_context(config))
+    await site.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    # SIGTERM may reach a worker twice (from the process group and from the parent):
+    # both only ask for the one graceful drain.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    # aiohttp's own shutdown stops reading request bodies at once, which would cut off
+    # uploads in flight: stop listening, wait for the handlers, and only then clean up.
+    await site.stop()
+    inflight = app[dispatch.INFLIGHT]
+    log.info("draining %d in-flight request(s)", inflight.count)
+    if not await inflight.wait_idle(config.server.shutdown_timeout_s):
+        log.warning("%d request(s) still running after the drain timeout", inflight.count)
+    await runner.cleanup()
+
+
 def _serve_process(config: GatewayConfig, sock: socket.socket) -> None:
     """One worker: its own event loop, pool and app on the shared listening socket."""
     loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)
-    web.run_app(
-        create_app(config),
-        sock=sock,
-        ssl_context=_ssl_context(config),
-        shutdown_timeout=config.server.shutdown_timeout_s,
-        print=None,
-        loop=loop,
-        access_log=None,
-    )
+    try:
+        loop.run_until_complete(_serve(config, sock))
+    finally:
+        loop.close()
 
 
 def _announce(config: GatewayConfig, key: RootKey, workers: int, embedded: bool) -> None:

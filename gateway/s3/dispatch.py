@@ -5,6 +5,7 @@ Errors are rendered here and only here.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -25,7 +26,34 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[S3Call], Awaitable[web.StreamResponse]]
 
+
+class InFlight:
+    """Counts requests being handled, so a shutdown can wait for them to finish."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def enter(self) -> None:
+        self.count += 1
+        self._idle.clear()
+
+    def exit(self) -> None:
+        self.count -= 1
+        if self.count == 0:
+            self._idle.set()
+
+    async def wait_idle(self, timeout_s: float) -> bool:
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
+
 SERVICES = web.AppKey("services", Services)
+INFLIGHT = web.AppKey("inflight", InFlight)
 DOMAIN = web.AppKey("domain", str)
 _REQUEST_ID = "skybridge.request_id"
 _IDENTITY = "skybridge.identity"
@@ -135,6 +163,15 @@ async def _dispatch(request: web.Request) -> web.StreamResponse:
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
+    inflight = request.app[INFLIGHT]
+    inflight.enter()
+    try:
+        return await _handle(request)
+    finally:
+        inflight.exit()
+
+
+async def _handle(request: web.Request) -> web.StreamResponse:
     try:
         response = await _dispatch(request)
     except objects.StreamAborted:
@@ -156,5 +193,6 @@ async def on_prepare(request: web.Request, response: web.StreamResponse) -> None
 
 
 def add_routes(app: web.Application) -> None:
+    app[INFLIGHT] = InFlight()
     app.router.add_route("*", "/{tail:.*}", handle, expect_handler=expect_handler)
     app.on_response_prepare.append(on_prepare)

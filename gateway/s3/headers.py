@@ -84,8 +84,18 @@ def tagging(value: str | None) -> dict[str, str]:
     return tags
 
 
+def _without_aws_chunked(stored: dict[str, str]) -> dict[str, str]:
+    # aws-chunked is the upload's framing, not the object's encoding: S3 does not store it.
+    codings = [c.strip() for c in stored.get("Content-Encoding", "").split(",")]
+    kept = [c for c in codings if c and c.lower() != "aws-chunked"]
+    stored.pop("Content-Encoding", None)
+    return {**stored, "Content-Encoding": ",".join(kept)} if kept else stored
+
+
 def attributes(headers: CIMultiDictProxy[str]) -> ObjectAttributes:
-    stored = {name: headers[name] for name in STORED_HEADERS if name in headers}
+    stored = _without_aws_chunked(
+        {name: headers[name] for name in STORED_HEADERS if name in headers}
+    )
     metadata = {
         name.lower()[len(META_PREFIX) :]: value
         for name, value in headers.items()
