@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from gateway.errors import AccessDenied, InvalidRequest, SignatureDoesNotMatch, error_for_code
-from gateway.s3 import sigv4
+from gateway.errors import AccessDenied, SignatureDoesNotMatch, error_for_code
+from gateway.s3 import sigv2, sigv4
 from gateway.services.auth import AuthService
 from metadata.models import AccessKeyRow
 
@@ -33,18 +33,53 @@ def _parse(request: web.Request, headers: dict[str, str]) -> sigv4.SignedRequest
         return sigv4.parse_authorization(headers["authorization"], headers)
     if "X-Amz-Algorithm" in request.query or "X-Amz-Credential" in request.query:
         return sigv4.parse_presigned(request.query)
-    if "AWSAccessKeyId" in request.query and "Signature" in request.query:
-        # SigV2 presigned URLs (boto3 default in us-east-1): what S3 says in V4-only regions.
-        raise InvalidRequest(
-            "The authorization mechanism you have provided is not supported. "
-            "Please use AWS4-HMAC-SHA256."
-        )
     # Anonymous access is never granted.
     raise AccessDenied()
 
 
-async def authenticate(request: web.Request, auth: AuthService) -> Identity:
+def _is_presigned_v2(request: web.Request) -> bool:
+    return "AWSAccessKeyId" in request.query and "Signature" in request.query
+
+
+async def _authenticate_v2(
+    request: web.Request, auth: AuthService, headers: dict[str, str], domain: str | None
+) -> Identity:
+    """SigV2 query auth: what boto3 and the aws CLI presign by default for S3."""
+    try:
+        presigned = sigv2.parse_presigned(request.query)
+    except sigv2.SigV2Error as exc:
+        raise error_for_code(exc.code)(exc.message) from None
+    if datetime.now(UTC).timestamp() > presigned.expires_epoch_s:
+        raise AccessDenied("Request has expired")
+    key = await auth.access_key(presigned.access_key)
+    raw_path, _, raw_query = request.raw_path.partition("?")
+    hostname = request.host.rsplit(":", 1)[0]
+    prefix = ""
+    if domain and hostname.endswith("." + domain):
+        prefix = "/" + hostname[: -len(domain) - 1]
+    resource = sigv2.canonical_resource(raw_path, raw_query, prefix)
+    to_sign = sigv2.string_to_sign(request.method, headers, presigned.expires_epoch_s, resource)
+    if not sigv2.verify(key.secret_key, presigned, to_sign):
+        raise SignatureDoesNotMatch(AWSAccessKeyId=key.access_key_id, StringToSign=to_sign)
+    # The body of a presigned request is never signed, whatever the signature version.
+    signed = sigv4.SignedRequest(
+        credential=sigv4.Credential(key.access_key_id, "", "", "s3"),
+        amz_date="",
+        signed_headers=(),
+        signature=presigned.signature,
+        payload_hash=sigv4.UNSIGNED_PAYLOAD,
+        presigned=True,
+        expires_s=None,
+    )
+    return Identity(key, signed, b"")
+
+
+async def authenticate(
+    request: web.Request, auth: AuthService, domain: str | None = None
+) -> Identity:
     headers = lowered_headers(request)
+    if "authorization" not in headers and _is_presigned_v2(request):
+        return await _authenticate_v2(request, auth, headers, domain)
     try:
         signed = _parse(request, headers)
         sigv4.check_freshness(signed, datetime.now(UTC))

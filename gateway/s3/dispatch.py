@@ -129,7 +129,7 @@ def render_error(request: web.Request, error: S3Error) -> web.Response:
 async def _identity(request: web.Request, services: Services) -> Identity:
     identity = request.get(_IDENTITY)
     if identity is None:
-        identity = await authenticate(request, services.auth)
+        identity = await authenticate(request, services.auth, request.app[DOMAIN] or None)
         request[_IDENTITY] = identity
     assert isinstance(identity, Identity)
     return identity
