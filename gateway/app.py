@@ -27,11 +27,13 @@ from gateway.services.replicas import ReplicaWriter
 from gateway.services.topology import TopologyService
 from gateway.topology_setup import link_infos
 from gateway.workers.gc import GcWorker
+from gateway.workers.replacement import ReplacementWorker
 from gateway.workers.replication import ReplicationWorker
 from metadata import db
 from metadata.access_keys import AccessKeyRepo
 from metadata.buckets import BucketRepo
 from metadata.deletions import DeletionRepo
+from metadata.ledger import LedgerRepo
 from metadata.listing import ListingRepo
 from metadata.multipart import MultipartRepo
 from metadata.objects import ObjectRepo
@@ -76,6 +78,7 @@ class Workers:
     gc: GcWorker
     replication: ReplicationWorker
     topology: TopologyService
+    replacement: ReplacementWorker
 
 
 def build_services(
@@ -132,7 +135,8 @@ def build_services(
         base_delay_s=config.replication.retry_base_delay_s,
         max_delay_s=config.replication.retry_max_delay_s,
     )
-    return services, Workers(gc, replication, topology)
+    replacement = ReplacementWorker(pool, LedgerRepo(pool), topology)
+    return services, Workers(gc, replication, topology, replacement)
 
 
 async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
@@ -161,6 +165,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             asyncio.create_task(workers.gc.run_forever(config.gc.interval_s)),
             asyncio.create_task(workers.replication.run_forever(config.replication.interval_s)),
             asyncio.create_task(workers.topology.run_forever(TOPOLOGY_REFRESH_S)),
+            asyncio.create_task(
+                workers.replacement.run_forever(config.replication.replacement_interval_s)
+            ),
         ]
         yield
         await _cancel(tasks)

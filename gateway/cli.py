@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import multiprocessing
 import os
@@ -17,11 +18,19 @@ from pathlib import Path
 import uvloop
 from aiohttp import web
 
+from gateway import topology_setup
 from gateway.app import RootKey, create_app, ensure_root_key
+from gateway.backends.registry import BackendRegistry
 from gateway.config import GatewayConfig, load, with_database
 from gateway.embedded_pg import embedded_database
 from gateway.s3 import dispatch
+from gateway.services.topology import TopologyService
+from gateway.topology_setup import link_infos
+from gateway.workers.replacement import ReplacementWorker
+from gateway.workers.scrub import ScrubWorker
 from metadata import db
+from metadata.ledger import LedgerRepo, ScrubRepo
+from metadata.topology import TopologyRepo
 
 log = logging.getLogger("skybridge")
 
@@ -34,6 +43,18 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=None, help="processes on one port")
     migrate = sub.add_parser("migrate", help="apply database migrations and exit")
     migrate.add_argument("--config", type=Path, default=None)
+    rebalance = sub.add_parser(
+        "rebalance", help="run one re-placement pass and print what it moved (JSON)"
+    )
+    rebalance.add_argument("--config", type=Path, default=None)
+    rebalance.add_argument(
+        "--dry-run", action="store_true", help="report what would move; change nothing"
+    )
+    scrub = sub.add_parser("scrub", help="check every replica against its backend (JSON)")
+    scrub.add_argument("--config", type=Path, default=None)
+    scrub.add_argument("--full", action="store_true", help="read back and verify every replica")
+    scrub.add_argument("--sample", type=float, default=0.0, help="share of replicas to read back")
+    scrub.add_argument("--no-repair", action="store_true", help="report only")
     return parser
 
 
@@ -163,6 +184,63 @@ def migrate(config_path: Path | None) -> int:
     return 0
 
 
+async def _rebalance(config: GatewayConfig, dry_run: bool) -> dict[str, object] | None:
+    assert config.database_url is not None
+    await db.migrate(config.database_url, config.migrations_dir)
+    pool = await db.create_pool(config.database_url, min_size=1, max_size=4)
+    try:
+        topology = TopologyService(
+            TopologyRepo(pool),
+            {},
+            link_infos(config),
+            local_site=config.site,
+            default_policy=config.default_policy,
+        )
+        await topology.refresh()
+        report = await ReplacementWorker(pool, LedgerRepo(pool), topology).run_pass(dry_run=dry_run)
+        return None if report is None else {"dry_run": dry_run, **report.as_dict()}
+    finally:
+        await pool.close()
+
+
+def rebalance(config_path: Path | None, dry_run: bool) -> int:
+    config = load(config_path)
+    with contextlib.ExitStack() as stack:
+        if config.embedded_database:
+            config = with_database(config, stack.enter_context(embedded_database(config.data_dir)))
+        report = asyncio.run(_rebalance(config, dry_run))
+    if report is None:
+        print(json.dumps({"error": "another node is running a re-placement pass"}))
+        return 1
+    print(json.dumps(report))
+    return 0
+
+
+async def _scrub(config: GatewayConfig, sample_rate: float, repair: bool) -> dict[str, object]:
+    assert config.database_url is not None
+    await db.migrate(config.database_url, config.migrations_dir)
+    pool = await db.create_pool(config.database_url, min_size=1, max_size=4)
+    linked = await topology_setup.open_linked_backends(config)
+    try:
+        worker = ScrubWorker(ScrubRepo(pool), BackendRegistry(linked.values()))
+        report = await worker.run_pass(sample_rate=sample_rate, repair=repair)
+        return report.as_dict()
+    finally:
+        for backend in linked.values():
+            await backend.close()
+        await pool.close()
+
+
+def scrub(config_path: Path | None, sample_rate: float, repair: bool) -> int:
+    config = load(config_path)
+    with contextlib.ExitStack() as stack:
+        if config.embedded_database:
+            config = with_database(config, stack.enter_context(embedded_database(config.data_dir)))
+        report = asyncio.run(_scrub(config, sample_rate, repair))
+    print(json.dumps(report))
+    return 0 if not (report["missing"] or report["corrupt"]) else 3
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=os.environ.get("SKYBRIDGE_LOG_LEVEL", "INFO"),
@@ -174,4 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return serve(args.config, args.workers)
+    if args.command == "rebalance":
+        return rebalance(args.config, args.dry_run)
+    if args.command == "scrub":
+        return scrub(args.config, 1.0 if args.full else args.sample, not args.no_repair)
     return migrate(args.config)

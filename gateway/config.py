@@ -79,6 +79,8 @@ class ReplicationConfig:
     concurrency: int = 4
     # First-byte timeout of the implicit link to a backend with no configured link.
     first_byte_timeout_s: float = 10.0
+    # Seconds between re-placement passes (bringing versions in line with policies).
+    replacement_interval_s: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)

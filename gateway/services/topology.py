@@ -109,7 +109,10 @@ class TopologyService:
         return live
 
     def policy_for(self, bucket: BucketRow) -> PlacementPolicy:
-        name = bucket.placement_policy or self._default_policy
+        return self.policy_named(bucket.placement_policy)
+
+    def policy_named(self, name: str | None) -> PlacementPolicy:
+        name = name or self._default_policy
         policy = self._policies.get(name) or self._policies.get(self._default_policy)
         if policy is None:
             raise ServiceUnavailable(f"Placement policy {name} is not loaded.")

@@ -1,0 +1,178 @@
+"""The placements ledger read as a whole: what each version has, for re-placement and scrub."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+
+from metadata import replication
+from metadata.db import Conn
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One complete version with the backends that hold it."""
+
+    version_pk: int
+    bucket: str
+    placement_policy: str | None
+    key: str
+    size_bytes: int
+    storage_class: str
+    tags: dict[str, str]
+    backends: list[str]
+    queued: list[str]
+
+
+class LedgerRepo:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def page(self, after_pk: int, limit: int) -> list[LedgerEntry]:
+        rows = await self._pool.fetch(
+            "SELECT v.id, b.name, b.placement_policy, v.key, v.size_bytes, v.storage_class,"
+            " v.tags,"
+            " coalesce((SELECT array_agg(p.backend ORDER BY p.backend) FROM placements p"
+            "  WHERE p.version_pk = v.id AND p.state = 'ok'), ARRAY[]::text[]),"
+            " coalesce((SELECT array_agg(q.target_backend) FROM replication_queue q"
+            "  WHERE q.version_pk = v.id), ARRAY[]::text[])"
+            " FROM object_versions v JOIN buckets b ON b.id = v.bucket_id"
+            " WHERE v.id > $1 AND v.state = 'complete' AND NOT v.is_delete_marker"
+            " ORDER BY v.id LIMIT $2",
+            after_pk,
+            limit,
+        )
+        return [LedgerEntry(*r) for r in rows]
+
+    async def cursor(self, worker: str) -> int:
+        value: int | None = await self._pool.fetchval(
+            "SELECT cursor_pk FROM worker_progress WHERE worker = $1", worker
+        )
+        return value or 0
+
+    async def save_cursor(self, worker: str, cursor_pk: int) -> None:
+        await self._pool.execute(
+            "INSERT INTO worker_progress (worker, cursor_pk) VALUES ($1, $2)"
+            " ON CONFLICT (worker) DO UPDATE SET cursor_pk = $2, updated_at = now()",
+            worker,
+            cursor_pk,
+        )
+
+    async def enqueue(self, version_pk: int, targets: list[str]) -> None:
+        async with self._pool.acquire() as con:
+            await replication.enqueue(con, version_pk, targets)
+
+    async def retire_placement(self, version_pk: int, backend: str, keep_at_least: int) -> bool:
+        """Drop the replica on ``backend`` if at least ``keep_at_least`` other ok replicas
+        remain; its bytes are queued for deletion in the same transaction."""
+        async with self._pool.acquire() as con, con.transaction():
+            await con.execute("SELECT 1 FROM object_versions WHERE id = $1 FOR UPDATE", version_pk)
+            others = await con.fetchval(
+                "SELECT count(*) FROM placements WHERE version_pk = $1 AND state = 'ok'"
+                " AND backend <> $2",
+                version_pk,
+                backend,
+            )
+            if others < keep_at_least:
+                return False
+            await con.execute(
+                "INSERT INTO backend_deletions (backend, backend_key)"
+                " SELECT backend, unnest(coalesce(segment_keys, ARRAY[backend_key]))"
+                " FROM placements WHERE version_pk = $1 AND backend = $2",
+                version_pk,
+                backend,
+            )
+            await con.execute(
+                "DELETE FROM placements WHERE version_pk = $1 AND backend = $2",
+                version_pk,
+                backend,
+            )
+            return True
+
+    async def try_lock(self, con: Conn, worker: str) -> bool:
+        locked: bool = await con.fetchval(
+            "SELECT pg_try_advisory_lock(hashtext('worker:' || $1))", worker
+        )
+        return locked
+
+
+@dataclass(frozen=True, slots=True)
+class PlacementCheck:
+    """One ok placement with what its bytes must be."""
+
+    placement_id: int
+    version_pk: int
+    backend: str
+    backend_key: str
+    segment_keys: list[str] | None
+    size_bytes: int
+    part_sizes: list[int] | None
+    part_checksums: list[str] | None
+    checksum_algorithm: str | None
+    checksum_value: str | None
+
+
+class ScrubRepo:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def placements(self, after_id: int, limit: int) -> list[PlacementCheck]:
+        rows = await self._pool.fetch(
+            "SELECT p.id, p.version_pk, p.backend, p.backend_key, p.segment_keys,"
+            " v.size_bytes, v.part_sizes, v.part_checksums, v.checksum_algorithm,"
+            " v.checksum_value FROM placements p JOIN object_versions v ON v.id = p.version_pk"
+            " WHERE p.id > $1 AND p.state = 'ok' AND v.state = 'complete' ORDER BY p.id LIMIT $2",
+            after_id,
+            limit,
+        )
+        return [
+            PlacementCheck(
+                r[0], r[1], r[2], r[3], list(r[4]) if r[4] else None, r[5],
+                list(r[6]) if r[6] else None, list(r[7]) if r[7] else None, r[8], r[9],
+            )
+            for r in rows
+        ]  # fmt: skip
+
+    async def mark_verified(self, placement_ids: list[int]) -> None:
+        if placement_ids:
+            await self._pool.execute(
+                "UPDATE placements SET verified_at = now() WHERE id = ANY($1::bigint[])",
+                placement_ids,
+            )
+
+    async def repair(self, check: PlacementCheck) -> bool:
+        """Drop a damaged replica and queue a fresh copy of it, if another replica exists.
+
+        The bytes are not queued for deletion: the copy overwrites them under the same key.
+        """
+        async with self._pool.acquire() as con, con.transaction():
+            await con.execute(
+                "SELECT 1 FROM object_versions WHERE id = $1 FOR UPDATE", check.version_pk
+            )
+            others = await con.fetchval(
+                "SELECT count(*) FROM placements WHERE version_pk = $1 AND state = 'ok'"
+                " AND id <> $2",
+                check.version_pk,
+                check.placement_id,
+            )
+            if not others:
+                return False
+            await con.execute("DELETE FROM placements WHERE id = $1", check.placement_id)
+            await replication.enqueue(con, check.version_pk, [check.backend])
+            return True
+
+    async def unreferenced(self, backend: str, keys: list[str]) -> list[str]:
+        """Keys no placement, part or queued deletion accounts for: orphans."""
+        rows = await self._pool.fetch(
+            "SELECT k FROM unnest($2::text[]) AS k WHERE NOT EXISTS ("
+            " SELECT 1 FROM placements p WHERE p.backend = $1"
+            " AND (p.backend_key = k OR k = ANY(p.segment_keys)))"
+            " AND NOT EXISTS (SELECT 1 FROM multipart_parts mp WHERE mp.backend_key = k"
+            " AND $1 = ANY(mp.backends))"
+            " AND NOT EXISTS (SELECT 1 FROM backend_deletions d WHERE d.backend = $1"
+            " AND d.backend_key = k)",
+            backend,
+            keys,
+        )
+        return [r["k"] for r in rows]
