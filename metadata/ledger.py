@@ -163,7 +163,7 @@ class ScrubRepo:
             return True
 
     async def unreferenced(self, backend: str, keys: list[str]) -> list[str]:
-        """Keys no placement, part or queued deletion accounts for: orphans."""
+        """Keys no placement, part, queued copy or queued deletion accounts for: orphans."""
         rows = await self._pool.fetch(
             "SELECT k FROM unnest($2::text[]) AS k WHERE NOT EXISTS ("
             " SELECT 1 FROM placements p WHERE p.backend = $1"
@@ -171,7 +171,11 @@ class ScrubRepo:
             " AND NOT EXISTS (SELECT 1 FROM multipart_parts mp WHERE mp.backend_key = k"
             " AND $1 = ANY(mp.backends))"
             " AND NOT EXISTS (SELECT 1 FROM backend_deletions d WHERE d.backend = $1"
-            " AND d.backend_key = k)",
+            " AND d.backend_key = k)"
+            # A replica dropped for repair keeps its key until the queued copy rewrites it.
+            " AND NOT EXISTS (SELECT 1 FROM replication_queue q JOIN placements p"
+            " ON p.version_pk = q.version_pk WHERE q.target_backend = $1"
+            " AND (p.backend_key = k OR k = ANY(p.segment_keys)))",
             backend,
             keys,
         )
