@@ -63,3 +63,35 @@ def test_secrets_by_reference(tmp_path: Path) -> None:
 def test_bad_config_is_refused(raw: dict[str, object]) -> None:
     with pytest.raises(ConfigError):
         from_mapping(raw, {})
+
+
+def test_the_example_documents_every_key() -> None:
+    """Every configuration field appears in config.example.yaml (as a key or a comment)."""
+    import dataclasses
+
+    from gateway import config as c
+
+    text = (ROOT / "config.example.yaml").read_text()
+    classes = [c.GatewayConfig, c.ServerConfig, c.BackendConfig, c.LinkConfig, c.GcConfig,
+               c.ReplicationConfig, c.TlsConfig]  # fmt: skip
+    internal = {"migrations_dir", "database_url", "root_access_key", "root_secret_key",
+                "access_key", "secret_key", "backends", "server", "gc", "replication", "tls",
+                "links", "placement_policies"}  # fmt: skip
+    missing = [
+        f"{cls.__name__}.{f.name}"
+        for cls in classes
+        for f in dataclasses.fields(cls)
+        if f.name not in internal and f"{f.name}:" not in text
+    ]
+    assert missing == []
+
+
+def test_the_example_with_links_and_policies_loads(tmp_path: Path) -> None:
+    import yaml
+
+    raw = yaml.safe_load((ROOT / "config.example.yaml").read_text())
+    raw["links"] = [{"name": "l", "site": "local", "backend": "local", "rtt_ms": 3}]
+    raw["placement_policies"] = [{"name": "default", "rules": []}]
+    config = from_mapping(raw, {})
+    assert config.links[0].rtt_ms == 3
+    assert config.replication.concurrency == 4
