@@ -24,8 +24,28 @@ _VERSION_COLUMNS = (
 )
 
 
+_PLACEMENTS_AGG = (
+    "(SELECT array_agg(ARRAY[p.backend, p.backend_key, p.size_bytes::text,"
+    " array_to_string(p.segment_keys, chr(31))] ORDER BY p.id) FROM placements p"
+    " WHERE p.version_pk = v.id AND p.state = 'ok') AS placements"
+)
+
+
+def _placement(values: list[str | None]) -> PlacementRow:
+    # Segment keys are joined with the unit separator (chr 31), which backend keys
+    # ([A-Za-z0-9._/-]) can never contain.
+    backend, backend_key, size, segments = values
+    return PlacementRow(
+        backend=str(backend),
+        backend_key=str(backend_key),
+        segment_keys=segments.split("\x1f") if segments else None,
+        state="ok",
+        size_bytes=int(str(size)),
+    )
+
+
 def version_from_record(
-    record: asyncpg.Record | None, placements: list[PlacementRow] | None = None
+    record: asyncpg.Record | dict[str, object] | None, placements: list[PlacementRow] | None = None
 ) -> VersionRow:
     assert record is not None, "a RETURNING clause always yields a row"
     values = dict(record)
@@ -54,6 +74,18 @@ async def _retire_version(con: Conn, pk: int, delay_s: float) -> None:
         "INSERT INTO backend_deletions (backend, backend_key, not_before)"
         " SELECT backend, unnest(coalesce(segment_keys, ARRAY[backend_key])),"
         " now() + make_interval(secs => $2) FROM placements WHERE version_pk = $1",
+        pk,
+        delay_s,
+    )
+    # Replicas still queued may have left partial bytes (a failed write or copy).
+    await con.execute(
+        "WITH queued AS (DELETE FROM replication_queue WHERE version_pk = $1"
+        " RETURNING target_backend)"
+        " INSERT INTO backend_deletions (backend, backend_key, not_before)"
+        " SELECT DISTINCT q.target_backend, unnest(coalesce(p.segment_keys,"
+        " ARRAY[p.backend_key])), now() + make_interval(secs => $2)"
+        " FROM queued q, (SELECT segment_keys, backend_key FROM placements"
+        " WHERE version_pk = $1 LIMIT 1) p",
         pk,
         delay_s,
     )
@@ -175,15 +207,29 @@ async def _settle_placements(con: Conn, pk: int, done: CompletedVersion) -> None
         done.segment_keys,
         stored,
     )
+    # A failed target the replication queue will fill keeps its partial bytes: the copy
+    # overwrites them under the same key, and a deletion queued now could land after the
+    # copy. If the version goes first, _retire_version queues them.
+    replicate_to = list(done.replicate_to)
     await con.execute(
         "INSERT INTO backend_deletions (backend, backend_key)"
         " SELECT backend, unnest(coalesce($2::text[], ARRAY[backend_key]))"
-        " FROM placements WHERE version_pk = $1 AND state = 'pending'",
+        " FROM placements WHERE version_pk = $1 AND state = 'pending'"
+        " AND NOT (backend = ANY($3::text[]))",
         pk,
         done.segment_keys,
+        replicate_to,
     )
+    if done.segment_keys:
+        # Intents of part writes that failed on a target the queue will fill (multipart).
+        await con.execute(
+            "DELETE FROM backend_deletions WHERE backend = ANY($1::text[])"
+            " AND backend_key = ANY($2::text[])",
+            replicate_to,
+            done.segment_keys,
+        )
     await con.execute("DELETE FROM placements WHERE version_pk = $1 AND state = 'pending'", pk)
-    await replication.enqueue(con, pk, list(done.replicate_to))
+    await replication.enqueue(con, pk, replicate_to)
 
 
 class ObjectRepo:
@@ -230,8 +276,9 @@ class ObjectRepo:
             where = "is_null_version AND state = 'complete'"
         else:
             where, args = "version_id = $3 AND state = 'complete'", (version_id,)
+        # One round trip: the version and its replicas (a GET's hot path).
         record = await self._pool.fetchrow(
-            f"SELECT {_VERSION_COLUMNS} FROM object_versions"
+            f"SELECT {_VERSION_COLUMNS}, {_PLACEMENTS_AGG} FROM object_versions v"
             f" WHERE bucket_id = $1 AND key = $2 AND {where}",
             bucket_id,
             key,
@@ -239,7 +286,9 @@ class ObjectRepo:
         )
         if record is None:
             return None
-        return version_from_record(record, await self._placements(record["pk"]))
+        values = dict(record)
+        placements = [_placement(p) for p in values.pop("placements") or ()]
+        return version_from_record(values, placements)
 
     async def get_by_pk(self, pk: int) -> VersionRow | None:
         record = await self._pool.fetchrow(

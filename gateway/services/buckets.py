@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,8 @@ from gateway.services.context import RequestContext
 from metadata.buckets import BucketRepo
 from metadata.models import BucketRow
 
+BUCKET_CACHE_TTL_S = 1.0
+BUCKET_CACHE_ENTRIES = 10_000
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 VERSIONING_STATES = ("Enabled", "Suspended")
 
@@ -58,13 +61,33 @@ class BucketService:
         self._region = region
         # A LocationConstraint that names a placement policy assigns it to the bucket.
         self._policy_for_location = policy_for_location
+        # Every request resolves its bucket; bucket settings change rarely and S3 itself
+        # propagates them eventually. Local changes drop the entry at once.
+        self._cache: dict[str, tuple[float, BucketRow]] = {}
 
     async def list_owned(self, ctx: RequestContext) -> list[BucketRow]:
         return await self._buckets.list_for_owner(ctx.access_key)
 
+    async def _get(self, name: str) -> BucketRow | None:
+        now = time.monotonic()
+        cached = self._cache.get(name)
+        if cached is not None and now - cached[0] < BUCKET_CACHE_TTL_S:
+            return cached[1]
+        bucket = await self._buckets.get(name)
+        if bucket is None:
+            self._cache.pop(name, None)
+        else:
+            if len(self._cache) >= BUCKET_CACHE_ENTRIES:
+                self._cache.clear()
+            self._cache[name] = (now, bucket)
+        return bucket
+
+    def _forget(self, bucket: BucketRow | str) -> None:
+        self._cache.pop(bucket if isinstance(bucket, str) else bucket.name, None)
+
     async def resolve(self, ctx: RequestContext, name: str) -> BucketRow:
         """The bucket, if it exists and the caller may use it."""
-        bucket = await self._buckets.get(name)
+        bucket = await self._get(name)
         if bucket is None:
             raise NoSuchBucket(BucketName=name)
         if bucket.owner_access_key != ctx.access_key:
@@ -89,17 +112,21 @@ class BucketService:
 
     async def delete(self, ctx: RequestContext, name: str) -> None:
         bucket = await self.resolve(ctx, name)
+        self._forget(name)
         if not await self._buckets.delete_if_empty(bucket.id):
             raise BucketNotEmpty(BucketName=name)
 
     async def set_versioning(self, bucket: BucketRow, status: str) -> None:
         await self._buckets.set_versioning(bucket.id, status)
+        self._forget(bucket)
 
     async def set_tags(self, bucket: BucketRow, tags: dict[str, str] | None) -> None:
         await self._buckets.set_tags(bucket.id, tags)
+        self._forget(bucket)
 
     async def set_cors(self, bucket: BucketRow, rules: list[dict[str, Any]] | None) -> None:
         await self._buckets.set_cors(bucket.id, rules)
+        self._forget(bucket)
 
     async def lookup(self, name: str) -> BucketRow | None:
         """Unauthenticated lookup, for CORS preflight only."""

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from gateway import checksums
 from gateway.errors import BadDigest, IncompleteBody, InvalidRequest, XAmzContentSHA256Mismatch
+
+# Below this, a thread hop costs more than the hashing it moves off the event loop.
+THREAD_HASH_MIN_BYTES = 64 * 1024
 
 
 @dataclass(slots=True)
@@ -64,12 +68,19 @@ class VerifyingStream:
             self._size += len(chunk)
             if self._expected.length is not None and self._size > self._expected.length:
                 raise InvalidRequest("The body is longer than its declared length.")
-            self._md5.update(chunk)
-            self._checksum.update(chunk)
-            if self._sha256 is not None:
-                self._sha256.update(chunk)
+            if len(chunk) >= THREAD_HASH_MIN_BYTES:
+                # The digests release the GIL: hashing overlaps other requests' I/O.
+                await asyncio.to_thread(self._update, chunk)
+            else:
+                self._update(chunk)
             yield chunk
         self.result = self._verify()
+
+    def _update(self, chunk: bytes) -> None:
+        self._md5.update(chunk)
+        self._checksum.update(chunk)
+        if self._sha256 is not None:
+            self._sha256.update(chunk)
 
     def _verify(self) -> BodyDigests:
         expected = self._expected
