@@ -9,7 +9,16 @@ from gateway.backends.factory import open_backend
 from gateway.config import BackendConfig, GatewayConfig, LinkConfig
 from gateway.links.link import Link
 from gateway.links.routing import LinkedBackend
-from gateway.placement.model import LinkInfo
+from gateway.placement.engine import validate_policy
+from gateway.placement.model import (
+    BackendInfo,
+    BackendState,
+    LinkInfo,
+    PlacementPolicy,
+    PolicyError,
+    Tier,
+    Topology,
+)
 from gateway.placement.policy_io import policy_from_dict, policy_to_dict
 from metadata.topology import BackendRow, LinkRow, TopologyRepo
 
@@ -23,7 +32,33 @@ def default_policy_document(config: GatewayConfig) -> dict[str, object]:
     }
 
 
+async def _validated_policies(repo: TopologyRepo, config: GatewayConfig) -> list[PlacementPolicy]:
+    """Every configured policy, checked against the topology it will run on (the database's
+    backends plus the configured ones): a bad policy refuses to start the node before
+    anything is written."""
+    known = {r.name: (r.site, r.tier, r.state) for r in await repo.backends()}
+    for b in config.backends:
+        known.setdefault(b.name, (b.site, b.tier, b.state))
+    topology = Topology(
+        config.site,
+        {
+            name: BackendInfo(name, site, Tier(tier), BackendState(state))
+            for name, (site, tier, state) in known.items()
+        },
+        tuple(link_infos(config)),
+    )
+    documents = list(config.placement_policies) or [default_policy_document(config)]
+    policies = [policy_from_dict(document) for document in documents]
+    for policy in policies:
+        try:
+            validate_policy(policy, topology)
+        except PolicyError as exc:
+            raise PolicyError(f"placement policy {policy.name!r} is refused: {exc}") from None
+    return policies
+
+
 async def seed(repo: TopologyRepo, config: GatewayConfig) -> None:
+    policies = await _validated_policies(repo, config)
     backends = [
         BackendRow(b.name, b.site, b.driver, b.tier, b.state, b.capacity_bytes)
         for b in config.backends
@@ -36,10 +71,7 @@ async def seed(repo: TopologyRepo, config: GatewayConfig) -> None:
         for link in config.links
     ]  # fmt: skip
     await repo.seed(backends, links)
-    documents = list(config.placement_policies) or [default_policy_document(config)]
-    for document in documents:
-        # Parsing first: a malformed policy in the config refuses to start the node.
-        policy = policy_from_dict(document)
+    for policy in policies:
         await repo.seed_policy(policy.name, policy_to_dict(policy))
 
 

@@ -26,6 +26,14 @@ async def enqueue(con: Conn, version_pk: int, targets: list[str]) -> None:
         )
 
 
+async def forget_deletions(con: Conn, backend: str, keys: list[str]) -> None:
+    await con.execute(
+        "DELETE FROM backend_deletions WHERE backend = $1 AND backend_key = ANY($2::text[])",
+        backend,
+        keys,
+    )
+
+
 class ReplicationRepo:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
@@ -72,12 +80,16 @@ class ReplicationRepo:
                 "SELECT state FROM object_versions WHERE id = $1 FOR SHARE", task.version_pk
             )
             await con.execute("DELETE FROM replication_queue WHERE id = $1", task.id)
+            keys = segment_keys or [backend_key]
             if state != "complete":
                 await con.executemany(
                     "INSERT INTO backend_deletions (backend, backend_key) VALUES ($1, $2)",
-                    [(task.target_backend, k) for k in (segment_keys or [backend_key])],
+                    [(task.target_backend, k) for k in keys],
                 )
                 return False
+            # A deletion queued for these keys earlier (a failed synchronous write, a part
+            # copy dropped at completion) would destroy the replica just written.
+            await forget_deletions(con, task.target_backend, keys)
             await con.execute(
                 "INSERT INTO placements (version_pk, backend, backend_key, segment_keys, state,"
                 " size_bytes, verified_at) VALUES ($1, $2, $3, $4, 'ok', $5, now())"
@@ -89,6 +101,11 @@ class ReplicationRepo:
                 size_bytes,
             )
             return True
+
+    async def claim_keys(self, backend: str, keys: list[str]) -> None:
+        """Cancel queued deletions of ``keys`` on ``backend`` before a copy writes them."""
+        async with self._pool.acquire() as con:
+            await forget_deletions(con, backend, keys)
 
     async def pending_count(self) -> int:
         count: int = await self._pool.fetchval("SELECT count(*) FROM replication_queue")

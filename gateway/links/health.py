@@ -32,10 +32,16 @@ class CircuitBreaker:
     def allow(self) -> bool:
         if self.state is BreakerState.CLOSED:
             return True
-        if self.state is BreakerState.OPEN and self.clock() - self.opened_at >= self.cooldown_s:
+        if self._cooled_down():
+            # One probe per cooldown: a probe that never reports back (cancelled) must not
+            # wedge the breaker half-open for good.
             self.state = BreakerState.HALF_OPEN
+            self.opened_at = self.clock()
             return True
         return False
+
+    def _cooled_down(self) -> bool:
+        return self.clock() - self.opened_at >= self.cooldown_s
 
     def record_success(self, latency_s: float | None = None) -> None:
         self.failures = 0
@@ -56,4 +62,6 @@ class CircuitBreaker:
 
     @property
     def healthy(self) -> bool:
-        return self.state is not BreakerState.OPEN
+        # Past the cooldown the link is worth trying again: callers that skip unhealthy
+        # links would otherwise never send the probe that closes the breaker.
+        return self.state is BreakerState.CLOSED or self._cooled_down()

@@ -95,6 +95,11 @@ class ReplicationWorker:
         if any(p.backend == task.target_backend for p in version.placements):
             await self._queue.drop(task.id)
             return
+        # Every replica of a version uses the same keys. No queued deletion of them may
+        # outlive the copy (gc would remove the new replica). A failed copy's leftovers are
+        # overwritten by the retry, or queued for deletion with the version.
+        keys = [k for p in version.placements[:1] for k in p.segment_keys or [p.backend_key]]
+        await self._queue.claim_keys(task.target_backend, keys)
         try:
             await self._copy(version, task.target_backend)
         except (BackendError, UnknownBackend, CopyMismatch) as exc:
