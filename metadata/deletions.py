@@ -44,6 +44,14 @@ class DeletionRepo:
         )
         return [DeletionRow(**dict(r)) for r in records]
 
+    async def retry_later(self, deletion_id: int, delay_s: float) -> None:
+        await self._pool.execute(
+            "UPDATE backend_deletions SET not_before = now() + make_interval(secs => $2)"
+            " WHERE id = $1",
+            deletion_id,
+            delay_s,
+        )
+
     async def done(self, ids: list[int]) -> None:
         await self._pool.execute("DELETE FROM backend_deletions WHERE id = ANY($1::bigint[])", ids)
 

@@ -201,7 +201,9 @@ async def _complete_in(
         " AND NOT (b = ANY($3::text[]))",
         upload_pk,
         keep_parts,
-        list(done.stored_on or new.backends),
+        # A backend the replication queue will fill is rewritten under the same keys: a
+        # deletion queued now could land after the copy.
+        list(done.stored_on or new.backends) + list(done.replicate_to),
     )
     await con.execute("DELETE FROM multipart_parts WHERE upload_pk = $1", upload_pk)
     return version

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
@@ -63,6 +64,8 @@ class S3Backend:
         self._part_size = part_size_bytes
         self._max_pool_connections = max_pool_connections
         self._stack = AsyncExitStack()
+        # Multipart uploads listed by earlier sweeps, and when this node first saw them.
+        self._uploads_seen: dict[tuple[str, str], float] = {}
         self._client: S3Client | None = None
 
     async def start(self) -> None:
@@ -91,6 +94,8 @@ class S3Backend:
         await self.close()
 
     async def put(self, key: str, body: AsyncIterator[bytes], size_hint: int | None) -> int:
+        if size_hint:
+            return await self._put_streamed(key, body, size_hint)
         buffer = bytearray()
         ended = await _fill(body, buffer, self._part_size)
         if ended:
@@ -143,19 +148,26 @@ class S3Backend:
                     yield item["Key"].removeprefix(self.key_prefix)
 
     async def sweep_abandoned(self, older_than_s: float) -> int:
-        # A process killed mid-put leaves its backend multipart upload (and parts) behind.
+        """Abort backend multipart uploads a killed process left behind.
+
+        An upload is aborted only once this node has seen it for ``older_than_s`` and the
+        store's own Initiated time agrees: a store with a wrong clock (moto reports 2010)
+        or a skewed one cannot make us abort a write in progress.
+        """
         cutoff = datetime.now(UTC) - timedelta(seconds=older_than_s)
-        stale: list[tuple[str, str]] = []
+        now = time.monotonic()
+        listed: dict[tuple[str, str], bool] = {}
         paginator = self._s3.get_paginator("list_multipart_uploads")
         with self._translated(self.key_prefix):
             async for page in paginator.paginate(Bucket=self.bucket, Prefix=self.key_prefix):
-                stale += [
-                    (upload["Key"], upload["UploadId"])
-                    for upload in page.get("Uploads", [])
-                    if upload["Initiated"] < cutoff
-                ]
+                for upload in page.get("Uploads", []):
+                    listed[(upload["Key"], upload["UploadId"])] = upload["Initiated"] < cutoff
+        seen = {k: self._uploads_seen.get(k, now) for k in listed}
+        self._uploads_seen = seen
+        stale = [k for k, old in listed.items() if old and now - seen[k] >= older_than_s]
         for full_key, upload_id in stale:
             await self._abort(full_key, upload_id)
+            self._uploads_seen.pop((full_key, upload_id), None)
         return len(stale)
 
     @property
@@ -166,7 +178,9 @@ class S3Backend:
 
     def _config(self) -> Any:
         return AioConfig(
-            s3={"addressing_style": "path"},
+            # Streamed bodies cannot be hashed before they are sent: sign UNSIGNED-PAYLOAD
+            # (our own digests check every body anyway).
+            s3={"addressing_style": "path", "payload_signing_enabled": False},
             # Checksums only where S3 demands them: we hash bodies ourselves, and some
             # stores answer range GETs with full-object checksums that cannot validate.
             request_checksum_calculation="when_required",
@@ -245,6 +259,58 @@ class S3Backend:
         )
         return {"ETag": part["ETag"], "PartNumber": number}
 
+    async def _put_streamed(self, key: str, body: AsyncIterator[bytes], size: int) -> int:
+        """Send ``size`` bytes as they arrive: the caller's pace (a link's bandwidth cap) is
+        the pace on the wire, and memory stays O(chunk). botocore cannot retry such a
+        request (it would have to rewind); the caller's retries and failover do instead."""
+        source = _Source(body)
+        try:
+            if size <= self._part_size:
+                with self._translated(key):
+                    await self._s3.put_object(
+                        Bucket=self.bucket,
+                        Key=self._full_key(key),
+                        Body=_StreamBody(source.take(size, last=True)),
+                        ContentLength=size,
+                    )
+            else:
+                await self._put_parts_streamed(key, source, size)
+        except BackendError:
+            # aiohttp reports a failing body as a connection error: raise the body's own.
+            if source.error is not None:
+                raise source.error from None
+            raise
+        return size
+
+    async def _put_parts_streamed(self, key: str, source: _Source, size: int) -> None:
+        full_key = self._full_key(key)
+        with self._translated(key):
+            created = await self._s3.create_multipart_upload(Bucket=self.bucket, Key=full_key)
+        upload_id = created["UploadId"]
+        try:
+            with self._translated(key):
+                parts: list[CompletedPartTypeDef] = []
+                for offset in range(0, size, self._part_size):
+                    length = min(self._part_size, size - offset)
+                    part = await self._s3.upload_part(
+                        Bucket=self.bucket,
+                        Key=full_key,
+                        UploadId=upload_id,
+                        PartNumber=len(parts) + 1,
+                        Body=_StreamBody(source.take(length, last=offset + length == size)),
+                        ContentLength=length,
+                    )
+                    parts.append({"ETag": part["ETag"], "PartNumber": len(parts) + 1})
+                await self._s3.complete_multipart_upload(
+                    Bucket=self.bucket,
+                    Key=full_key,
+                    UploadId=upload_id,
+                    MultipartUpload={"Parts": parts},
+                )
+        except BaseException:
+            await asyncio.shield(self._abort(full_key, upload_id))
+            raise
+
     async def _abort(self, full_key: str, upload_id: str) -> None:
         try:
             await self._s3.abort_multipart_upload(
@@ -265,6 +331,68 @@ class S3Backend:
             raise BackendError(f"{self.name}: {key!r}: {exc}") from exc
         except (BotoCoreError, aiohttp.ClientError, TimeoutError) as exc:
             raise BackendError(f"{self.name}: {key!r}: {exc}") from exc
+
+
+class _StreamBody:
+    """A request body aiohttp sends as it is produced. botocore and its CRT signer only
+    look for ``read`` and ``seek``; with UNSIGNED-PAYLOAD neither is called, and a retry,
+    which would rewind, fails instead of sending a consumed stream."""
+
+    def __init__(self, chunks: AsyncIterator[bytes]) -> None:
+        self._chunks = chunks
+
+    def read(self, size: int = -1) -> bytes:
+        raise OSError("a streamed body cannot be read synchronously")
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        raise OSError("a streamed body cannot be rewound")
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._chunks
+
+
+class _Source:
+    """Cuts one body into parts of exact sizes, and keeps the body's own error."""
+
+    def __init__(self, body: AsyncIterator[bytes]) -> None:
+        self._body = body
+        self._rest = b""
+        self.error: BaseException | None = None
+
+    async def take(self, size: int, *, last: bool) -> AsyncIterator[bytes]:
+        remaining = size
+        while remaining:
+            chunk = self._rest or await self._next()
+            piece, self._rest = chunk[:remaining], chunk[remaining:]
+            remaining -= len(piece)
+            if last and not remaining:
+                # The body's checks (length, digests) run at its end: they must pass before
+                # the last byte goes out and the store commits the object.
+                await self._expect_end()
+            if piece:
+                yield piece
+
+    async def _next(self) -> bytes:
+        try:
+            return await anext(self._body)
+        except StopAsyncIteration:
+            self.error = BackendError("the body is shorter than its declared size")
+        except BaseException as exc:
+            self.error = exc
+        raise self.error
+
+    async def _expect_end(self) -> None:
+        extra = self._rest
+        while not extra:
+            try:
+                extra = await anext(self._body)
+            except StopAsyncIteration:
+                return
+            except BaseException as exc:
+                self.error = exc
+                raise
+        self.error = BackendError("the body is longer than its declared size")
+        raise self.error
 
 
 async def _fill(body: AsyncIterator[bytes], buffer: bytearray, limit: int) -> bool:

@@ -205,7 +205,8 @@ class ObjectService:
                 plan.sync_targets, plan.quorum, key, stream, put.expected.length
             )
         except BaseException:
-            await asyncio.shield(self._abandon(pk, plan.sync_targets, key))
+            # The writer already discarded what it wrote; only the version is left to fail.
+            await asyncio.shield(self._abandon(pk, (), key))
             raise
         assert stream.result is not None
         digests = stream.result

@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 
 BATCH = 100
 LEASE_S = 300.0
+# A deletion that failed (a link down) is tried again this soon, not after the lease.
+RETRY_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +68,8 @@ class GcWorker:
             try:
                 await self._backends.get(row.backend).delete(row.backend_key)
             except (BackendError, UnknownBackend) as exc:
-                # The lease expires and another pass retries it.
                 log.warning("gc could not delete %s/%s: %s", row.backend, row.backend_key, exc)
+                await self._deletions.retry_later(row.id, RETRY_S)
                 failed += 1
                 continue
             done.append(row.id)
