@@ -151,7 +151,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     assert config.database_url is not None, "the caller starts the embedded database"
     await db.migrate(config.database_url, config.migrations_dir)
-    pool = await db.create_pool(config.database_url)
+    pool = await db.create_pool(
+        config.database_url, min_size=config.database_pool_min, max_size=config.database_pool_max
+    )
     linked: dict[str, LinkedBackend] = {}
     try:
         await topology_setup.seed(TopologyRepo(pool), config)

@@ -13,26 +13,22 @@ import signal
 import socket
 import ssl
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import uvloop
 from aiohttp import web
 
-from gateway import topology_setup
+from gateway import maintenance
 from gateway.app import RootKey, create_app, ensure_root_key
-from gateway.backends.registry import BackendRegistry
 from gateway.config import GatewayConfig, load, with_database
 from gateway.embedded_pg import embedded_database
 from gateway.s3 import dispatch
-from gateway.services.topology import TopologyService
-from gateway.topology_setup import link_infos
-from gateway.workers.replacement import ReplacementWorker
-from gateway.workers.scrub import ScrubWorker
 from metadata import db
-from metadata.ledger import LedgerRepo, ScrubRepo
-from metadata.topology import TopologyRepo
 
 log = logging.getLogger("skybridge")
+T = TypeVar("T")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,6 +45,20 @@ def _parser() -> argparse.ArgumentParser:
     rebalance.add_argument("--config", type=Path, default=None)
     rebalance.add_argument(
         "--dry-run", action="store_true", help="report what would move; change nothing"
+    )
+    quota = sub.add_parser("quota", help="set or clear a bucket or tenant quota")
+    quota.add_argument("action", choices=["set", "clear"])
+    quota.add_argument("--config", type=Path, default=None)
+    target = quota.add_mutually_exclusive_group(required=True)
+    target.add_argument("--bucket")
+    target.add_argument("--tenant")
+    quota.add_argument("--max-bytes", type=int, default=None)
+    quota.add_argument("--max-objects", type=int, default=None)
+    quota.add_argument("--soft", action="store_true", help="report only, never refuse")
+    usage_cmd = sub.add_parser("usage", help="usage and quotas per bucket and tenant (JSON)")
+    usage_cmd.add_argument("--config", type=Path, default=None)
+    usage_cmd.add_argument(
+        "--recompute", action="store_true", help="also compare the counters with the rows"
     )
     scrub = sub.add_parser("scrub", help="check every replica against its backend (JSON)")
     scrub.add_argument("--config", type=Path, default=None)
@@ -184,61 +194,21 @@ def migrate(config_path: Path | None) -> int:
     return 0
 
 
-async def _rebalance(config: GatewayConfig, dry_run: bool) -> dict[str, object] | None:
-    assert config.database_url is not None
-    await db.migrate(config.database_url, config.migrations_dir)
-    pool = await db.create_pool(config.database_url, min_size=1, max_size=4)
-    try:
-        topology = TopologyService(
-            TopologyRepo(pool),
-            {},
-            link_infos(config),
-            local_site=config.site,
-            default_policy=config.default_policy,
-        )
-        await topology.refresh()
-        report = await ReplacementWorker(pool, LedgerRepo(pool), topology).run_pass(dry_run=dry_run)
-        return None if report is None else {"dry_run": dry_run, **report.as_dict()}
-    finally:
-        await pool.close()
+MAINTENANCE: dict[str, Callable[[argparse.Namespace], maintenance.Work[dict[str, object]]]] = {
+    "rebalance": lambda a: lambda c, p: maintenance.rebalance(c, p, a.dry_run),
+    "scrub": lambda a: (
+        lambda c, p: maintenance.scrub(c, p, 1.0 if a.full else a.sample, not a.no_repair)
+    ),
+    "quota": lambda a: lambda c, p: maintenance.quota(p, a),
+    "usage": lambda a: lambda c, p: maintenance.usage(p, a.recompute),
+}
 
 
-def rebalance(config_path: Path | None, dry_run: bool) -> int:
-    config = load(config_path)
-    with contextlib.ExitStack() as stack:
-        if config.embedded_database:
-            config = with_database(config, stack.enter_context(embedded_database(config.data_dir)))
-        report = asyncio.run(_rebalance(config, dry_run))
-    if report is None:
-        print(json.dumps({"error": "another node is running a re-placement pass"}))
+def _exit_code(command: str, report: dict[str, object]) -> int:
+    if "error" in report or report.get("drift"):
         return 1
-    print(json.dumps(report))
-    return 0
-
-
-async def _scrub(config: GatewayConfig, sample_rate: float, repair: bool) -> dict[str, object]:
-    assert config.database_url is not None
-    await db.migrate(config.database_url, config.migrations_dir)
-    pool = await db.create_pool(config.database_url, min_size=1, max_size=4)
-    linked = await topology_setup.open_linked_backends(config)
-    try:
-        worker = ScrubWorker(ScrubRepo(pool), BackendRegistry(linked.values()))
-        report = await worker.run_pass(sample_rate=sample_rate, repair=repair)
-        return report.as_dict()
-    finally:
-        for backend in linked.values():
-            await backend.close()
-        await pool.close()
-
-
-def scrub(config_path: Path | None, sample_rate: float, repair: bool) -> int:
-    config = load(config_path)
-    with contextlib.ExitStack() as stack:
-        if config.embedded_database:
-            config = with_database(config, stack.enter_context(embedded_database(config.data_dir)))
-        report = asyncio.run(_scrub(config, sample_rate, repair))
-    print(json.dumps(report))
-    return 0 if not (report["missing"] or report["corrupt"]) else 3
+    # Scrub exits 3 when it found damage, so that scripts notice.
+    return 3 if command == "scrub" and (report["missing"] or report["corrupt"]) else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -252,8 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return serve(args.config, args.workers)
-    if args.command == "rebalance":
-        return rebalance(args.config, args.dry_run)
-    if args.command == "scrub":
-        return scrub(args.config, 1.0 if args.full else args.sample, not args.no_repair)
+    if args.command in MAINTENANCE:
+        report = maintenance.run_with_database(args.config, MAINTENANCE[args.command](args))
+        print(json.dumps(report, default=str))
+        return _exit_code(args.command, report)
     return migrate(args.config)

@@ -98,6 +98,9 @@ class GcConfig:
 class GatewayConfig:
     data_dir: Path
     database_url: str | None = None
+    # Connections each serving process keeps to PostgreSQL.
+    database_pool_min: int = 2
+    database_pool_max: int = 20
     site: str = "local"
     server: ServerConfig = field(default_factory=ServerConfig)
     backends: tuple[BackendConfig, ...] = ()
@@ -199,6 +202,8 @@ def from_mapping(raw: Mapping[str, Any], env: Mapping[str, str]) -> GatewayConfi
     config = GatewayConfig(
         data_dir=data_dir,
         database_url=env.get("SKYBRIDGE_DATABASE_URL") or _secret(database, "url", env),
+        database_pool_min=int(database.get("pool_min", 2)),
+        database_pool_max=int(database.get("pool_max", 20)),
         site=site,
         server=_server(raw.get("server") or {}),
         backends=backends,

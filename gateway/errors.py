@@ -184,3 +184,6 @@ IllegalVersioningConfigurationException = _error(
     400,
     "The versioning configuration specified in the request is invalid.",
 )
+
+
+QuotaExceeded = _error("QuotaExceeded", 403, "The write would exceed a quota.")

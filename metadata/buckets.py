@@ -40,16 +40,19 @@ class BucketRepo:
         location: str,
         backend: str,
         placement_policy: str | None = None,
+        tenant: str = "root",
     ) -> BucketRow | None:
         """Insert the bucket; ``None`` when the name is already taken."""
         record = await self._pool.fetchrow(
-            "INSERT INTO buckets (name, owner_access_key, location, backend, placement_policy)"
-            f" VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO NOTHING RETURNING {_COLUMNS}",
+            "INSERT INTO buckets (name, owner_access_key, location, backend, placement_policy,"
+            f" tenant) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING"
+            f" RETURNING {_COLUMNS}",
             name,
             owner_access_key,
             location,
             backend,
             placement_policy,
+            tenant,
         )
         return _row(record) if record else None
 
@@ -79,6 +82,13 @@ class BucketRepo:
                 bucket_id,
             )
             await con.execute("DELETE FROM multipart_uploads WHERE bucket_id = $1", bucket_id)
+            await con.execute(
+                "DELETE FROM usage_counters WHERE scope = 'bucket' AND scope_id = $1",
+                str(bucket_id),
+            )
+            await con.execute(
+                "DELETE FROM quotas WHERE scope = 'bucket' AND scope_id = $1", str(bucket_id)
+            )
             await con.execute("DELETE FROM buckets WHERE id = $1", bucket_id)
             return True
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from metadata import usage
 from metadata.models import DeletionRow
 
 
@@ -53,7 +54,48 @@ class DeletionRepo:
         )
 
     async def done(self, ids: list[int]) -> None:
-        await self._pool.execute("DELETE FROM backend_deletions WHERE id = ANY($1::bigint[])", ids)
+        """Forget deleted keys; an intent that fired gives back its writer's reservation."""
+        async with self._pool.acquire() as con, con.transaction():
+            rows = await con.fetch(
+                "DELETE FROM backend_deletions WHERE id = ANY($1::bigint[])"
+                " RETURNING reserved_bucket_id, reserved_bytes",
+                ids,
+            )
+            for row in rows:
+                if row["reserved_bucket_id"] is not None and row["reserved_bytes"]:
+                    await usage.adjust(
+                        con, row["reserved_bucket_id"], 0, 0, -row["reserved_bytes"], 0
+                    )
+
+    async def add_part_intents(
+        self, bucket_id: int, backends: list[str], key: str, grace_s: float, reserve_bytes: int
+    ) -> list[int]:
+        """Intents for a part about to be written to ``backends``, and its reservation
+        (carried by the first intent). Raises QuotaExceededError and changes nothing."""
+        async with self._pool.acquire() as con, con.transaction():
+            await usage.reserve(con, bucket_id, reserve_bytes, 0)
+            ids = []
+            for index, backend in enumerate(backends):
+                intent_id: int = await con.fetchval(
+                    "INSERT INTO backend_deletions (backend, backend_key, not_before,"
+                    " reserved_bucket_id, reserved_bytes)"
+                    " VALUES ($1, $2, now() + make_interval(secs => $3), $4, $5) RETURNING id",
+                    backend,
+                    key,
+                    grace_s,
+                    bucket_id,
+                    reserve_bytes if index == 0 else 0,
+                )
+                ids.append(intent_id)
+            return ids
+
+    async def expedite(self, ids: list[int]) -> None:
+        """A write failed: let gc delete its leftovers (and release its reservation) now."""
+        await self._pool.execute(
+            "UPDATE backend_deletions SET not_before = now() WHERE id = ANY($1::bigint[])"
+            " AND attempts = 0",
+            ids,
+        )
 
     async def referenced(self, backend: str, keys: list[str]) -> set[str]:
         """Which of ``keys`` a placement or a part still references (for orphan checks)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from metadata import usage
 from metadata.db import Conn
 from metadata.models import CompletedVersion, NewVersion, PartRow, UploadRow, VersionRow
 from metadata.objects import commit_pending, insert_pending
@@ -54,6 +55,12 @@ class MultipartRepo:
         return UploadRow(**dict(record)) if record else None
 
     async def put_part(self, upload_pk: int, part: PartRow, intent_ids: list[int]) -> bool:
+        try:
+            return await self._put_part(upload_pk, part, intent_ids)
+        except _Rollback:
+            return False
+
+    async def _put_part(self, upload_pk: int, part: PartRow, intent_ids: list[int]) -> bool:
         """Record a stored part, replacing an earlier upload of the same number.
 
         ``intent_ids`` are the deletions queued before the bytes were written, one per
@@ -62,21 +69,29 @@ class MultipartRepo:
         queues the bytes for deletion).
         """
         async with self._pool.acquire() as con, con.transaction():
-            cancelled = await con.fetchval(
-                "WITH gone AS (DELETE FROM backend_deletions WHERE id = ANY($1::bigint[])"
-                " AND attempts = 0 AND backend = ANY($2::text[]) RETURNING id)"
-                " SELECT count(*) FROM gone",
-                intent_ids,
-                part.backends,
-            )
-            if cancelled != len(part.backends):
-                return False
+            # Checked first: returning False must leave the intents (and the reservation
+            # they carry) for gc, never half-removed.
             state = await con.fetchval(
                 "SELECT state FROM multipart_uploads WHERE id = $1 FOR SHARE", upload_pk
             )
             if state != "open":
                 return False
+            cancelled = await con.fetchrow(
+                "WITH gone AS (DELETE FROM backend_deletions WHERE id = ANY($1::bigint[])"
+                " AND attempts = 0 AND backend = ANY($2::text[])"
+                " RETURNING id, reserved_bucket_id, reserved_bytes)"
+                " SELECT count(*) AS n, max(reserved_bucket_id) AS bucket_id,"
+                " coalesce(sum(reserved_bytes), 0)::bigint AS reserved FROM gone",
+                intent_ids,
+                part.backends,
+            )
+            if cancelled is None or cancelled["n"] != len(part.backends):
+                raise _Rollback()
             await _queue_parts(con, upload_pk, "part_number = $2", part.part_number)
+            bucket_id = await con.fetchval(
+                "SELECT bucket_id FROM multipart_uploads WHERE id = $1", upload_pk
+            )
+            await usage.adjust(con, bucket_id, part.size_bytes, 0, -cancelled["reserved"], 0)
             await con.execute(
                 "INSERT INTO multipart_parts (upload_pk, part_number, size_bytes, etag,"
                 " checksum_value, backend_key, backends) VALUES ($1, $2, $3, $4, $5, $6, $7)"
@@ -188,7 +203,9 @@ async def _complete_in(
     if closed is None:
         return False
     pk = await insert_pending(con, new)
-    version = await commit_pending(con, pk, done, if_none_match_star=if_none_match_star, delay_s=0)
+    version = await commit_pending(
+        con, pk, done, if_none_match_star=if_none_match_star, delay_s=0, count_bytes=False
+    )
     if version is None:
         raise _Rollback()
     await _queue_parts(con, upload_pk, "NOT (part_number = ANY($2::int[]))", keep_parts)
@@ -210,7 +227,18 @@ async def _complete_in(
 
 
 async def _queue_parts(con: Conn, upload_pk: int, condition: str, arg: object) -> None:
-    """Queue for deletion the bytes of the parts matching ``condition`` ($2 is ``arg``)."""
+    """Queue for deletion the bytes of the parts matching ``condition`` ($2 is ``arg``),
+    and take them out of the usage."""
+    dropped = await con.fetchrow(
+        "SELECT u.bucket_id, coalesce(sum(mp.size_bytes), 0)::bigint AS bytes"
+        " FROM multipart_uploads u LEFT JOIN multipart_parts mp ON mp.upload_pk = u.id"
+        f" AND mp.counted AND {condition.replace('part_number', 'mp.part_number')}"
+        " WHERE u.id = $1 GROUP BY u.bucket_id",
+        upload_pk,
+        arg,
+    )
+    if dropped is not None:
+        await usage.adjust(con, dropped["bucket_id"], -dropped["bytes"])
     await con.execute(
         "INSERT INTO backend_deletions (backend, backend_key)"
         " SELECT b, mp.backend_key FROM multipart_parts mp,"

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from metadata import replication
+from metadata import replication, usage
 from metadata.db import Conn
 from metadata.models import CompletedVersion, NewVersion, PlacementRow, VersionRow
 
@@ -65,11 +65,18 @@ async def _lock_key(con: Conn, bucket_id: int, key: str) -> None:
 
 async def _retire_version(con: Conn, pk: int, delay_s: float) -> None:
     """Mark a version deleted and queue its bytes for deletion after ``delay_s``."""
+    before = await con.fetchrow(
+        "SELECT bucket_id, size_bytes, is_delete_marker, state FROM object_versions"
+        " WHERE id = $1",
+        pk,
+    )
     await con.execute(
         "UPDATE object_versions SET state = 'deleted', is_latest = false,"
         " updated_at = now() WHERE id = $1",
         pk,
     )
+    if before and before["state"] == "complete" and not before["is_delete_marker"]:
+        await usage.adjust(con, before["bucket_id"], -before["size_bytes"], -1)
     await con.execute(
         "INSERT INTO backend_deletions (backend, backend_key, not_before)"
         " SELECT backend, unnest(coalesce(segment_keys, ARRAY[backend_key])),"
@@ -92,6 +99,24 @@ async def _retire_version(con: Conn, pk: int, delay_s: float) -> None:
     await con.execute("DELETE FROM placements WHERE version_pk = $1", pk)
 
 
+async def _release_pending(con: Conn, pk: int, state: str) -> None:
+    """End a pending version in ``state``, releasing what it reserved."""
+    row = await con.fetchrow(
+        "SELECT bucket_id, reserved_bytes FROM object_versions"
+        " WHERE id = $1 AND state = 'pending' FOR UPDATE",
+        pk,
+    )
+    if row is None:
+        return
+    await con.execute(
+        "UPDATE object_versions SET state = $2, reserved_bytes = 0, updated_at = now()"
+        " WHERE id = $1",
+        pk,
+        state,
+    )
+    await usage.adjust(con, row["bucket_id"], 0, 0, -row["reserved_bytes"], -1)
+
+
 async def _promote_newest(con: Conn, bucket_id: int, key: str) -> None:
     await con.execute(
         "UPDATE object_versions SET is_latest = true WHERE id = ("
@@ -102,11 +127,14 @@ async def _promote_newest(con: Conn, bucket_id: int, key: str) -> None:
     )
 
 
-async def insert_pending(con: Conn, new: NewVersion) -> int:
+async def insert_pending(con: Conn, new: NewVersion, reserve_bytes: int = 0) -> int:
+    """Insert the pending version, reserving ``reserve_bytes`` and one object against the
+    quotas (QuotaExceededError otherwise, and the transaction must roll back)."""
+    await usage.reserve(con, new.bucket_id, reserve_bytes, 1)
     pk: int = await con.fetchval(
         "INSERT INTO object_versions (bucket_id, key, version_id, is_null_version,"
-        " state, content_type, headers, user_metadata, tags, storage_class)"
-        " VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9) RETURNING id",
+        " state, content_type, headers, user_metadata, tags, storage_class, reserved_bytes)"
+        " VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, $10) RETURNING id",
         new.bucket_id,
         new.key,
         new.version_id,
@@ -116,6 +144,7 @@ async def insert_pending(con: Conn, new: NewVersion) -> int:
         new.user_metadata,
         new.tags,
         new.storage_class,
+        reserve_bytes,
     )
     await con.executemany(
         "INSERT INTO placements (version_pk, backend, backend_key, state)"
@@ -146,6 +175,7 @@ async def commit_pending(
     *,
     if_none_match_star: bool,
     delay_s: float,
+    count_bytes: bool = True,
 ) -> VersionRow | None:
     """Make a pending version the latest inside the caller's transaction.
 
@@ -153,7 +183,7 @@ async def commit_pending(
     object exists. Raises :class:`VersionNotPending` if gc reaped the version first.
     """
     row = await con.fetchrow(
-        "SELECT bucket_id, key, is_null_version FROM object_versions"
+        "SELECT bucket_id, key, is_null_version, reserved_bytes FROM object_versions"
         " WHERE id = $1 AND state = 'pending' FOR UPDATE",
         pk,
     )
@@ -179,7 +209,8 @@ async def commit_pending(
         "UPDATE object_versions SET state = 'complete', is_latest = true,"
         " size_bytes = $2, etag = $3, checksum_algorithm = $4, checksum_type = $5,"
         " checksum_value = $6, part_sizes = $7, part_checksums = $8,"
-        " seq = nextval('object_versions_seq'), created_at = now(), updated_at = now()"
+        " seq = nextval('object_versions_seq'), created_at = now(), updated_at = now(),"
+        " reserved_bytes = 0"
         f" WHERE id = $1 RETURNING {_VERSION_COLUMNS}",
         pk,
         done.size_bytes,
@@ -191,6 +222,9 @@ async def commit_pending(
         done.part_checksums,
     )
     await _settle_placements(con, pk, done)
+    # Multipart parts were counted as they arrived: completing moves no bytes.
+    added = done.size_bytes if count_bytes else 0
+    await usage.adjust(con, bucket_id, added, 1, -row["reserved_bytes"], -1)
     return version_from_record(record)
 
 
@@ -238,10 +272,11 @@ class ObjectRepo:
         # Readers still streaming a replaced version keep their bytes this long.
         self._delay_s = deletion_delay_s
 
-    async def begin_write(self, new: NewVersion) -> int:
-        """Record a pending version and its pending placement before any byte moves."""
+    async def begin_write(self, new: NewVersion, reserve_bytes: int = 0) -> int:
+        """Record a pending version and its pending placements before any byte moves,
+        reserving its declared size against the quotas."""
         async with self._pool.acquire() as con, con.transaction():
-            return await insert_pending(con, new)
+            return await insert_pending(con, new, reserve_bytes)
 
     async def commit_write(
         self, pk: int, done: CompletedVersion, *, if_none_match_star: bool = False
@@ -255,11 +290,7 @@ class ObjectRepo:
     async def fail_write(self, pk: int) -> list[tuple[str, str]]:
         """Mark a pending version failed; return its (backend, key) pairs for cleanup."""
         async with self._pool.acquire() as con, con.transaction():
-            await con.execute(
-                "UPDATE object_versions SET state = 'failed', updated_at = now()"
-                " WHERE id = $1 AND state = 'pending'",
-                pk,
-            )
+            await _release_pending(con, pk, "failed")
             rows = await con.fetch(
                 "UPDATE placements SET state = 'failed' WHERE version_pk = $1"
                 " RETURNING backend, backend_key",
@@ -393,6 +424,8 @@ class ObjectRepo:
             )
             if state not in ("pending", "failed", "deleted"):
                 return
+            # A writer that died still holds its reservation: give it back.
+            await _release_pending(con, pk, "failed")
             await con.execute(
                 "INSERT INTO backend_deletions (backend, backend_key)"
                 " SELECT backend, unnest(coalesce(segment_keys, ARRAY[backend_key]))"

@@ -51,6 +51,8 @@ class GatewayProcess:
         server.update(host=LOOPBACK, port=self.port)
         config["server"] = server
         config.setdefault("data_dir", str(self.workdir / "data"))
+        # Many gateways share the test PostgreSQL for a whole session: keep their pools small.
+        config.setdefault("database", {"pool_min": 1, "pool_max": 6})
         path = self.workdir / "skybridge.yaml"
         path.write_text(yaml.safe_dump(config))
         return path

@@ -102,6 +102,7 @@ class BucketService:
             location or self._region,
             self._default_backend,
             self._policy_for_location(location),
+            ctx.tenant,
         )
         if created is not None:
             return created

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import uuid
@@ -21,6 +22,7 @@ from gateway.errors import (
     MalformedXML,
     NoSuchUpload,
     PreconditionFailed,
+    QuotaExceeded,
     ServiceUnavailable,
 )
 from gateway.placement.model import ObjectFacts
@@ -49,6 +51,7 @@ from metadata.models import (
     VersionRow,
 )
 from metadata.multipart import MultipartRepo
+from metadata.usage import QuotaExceededError
 
 log = logging.getLogger(__name__)
 
@@ -206,11 +209,18 @@ class MultipartService:
         facts = ObjectFacts(bucket.name, upload.key, None, upload.storage_class, upload.tags)
         plan = self._topology.plan(bucket, facts)
         key = f"b{upload.bucket_id}/mpu/{upload.upload_id}/{part_number}-{uuid.uuid4().hex[:12]}"
-        intents = [
-            await self._deletions.add_intent(target, key, self._part_grace_s)
-            for target in plan.sync_targets
-        ]
-        outcome = await self._writer.write(plan.sync_targets, plan.quorum, key, stream, size)
+        try:
+            intents = await self._deletions.add_part_intents(
+                bucket.id, list(plan.sync_targets), key, self._part_grace_s, size or 0
+            )
+        except QuotaExceededError as exc:
+            raise QuotaExceeded(str(exc)) from None
+        try:
+            outcome = await self._writer.write(plan.sync_targets, plan.quorum, key, stream, size)
+        except BaseException:
+            # gc deletes what is left and gives the reservation back.
+            await asyncio.shield(self._deletions.expedite(intents))
+            raise
         assert stream.result is not None
         result = stream.result
         checksum = checksums.encode(result.checksum)
@@ -224,7 +234,7 @@ class MultipartService:
             list(outcome.stored),
         )
         if not await self._uploads.put_part(upload.pk, part, intents):
-            await self._deletions.enqueue([(target, key) for target in outcome.stored])
+            await self._deletions.expedite(intents)
             raise NoSuchUpload(UploadId=upload.upload_id)
         shown = upload.checksum_algorithm and result.checksum_algorithm
         return PartResult(
@@ -293,13 +303,16 @@ class MultipartService:
             stored_on=holders,
             replicate_to=tuple(t for t in wanted if t not in holders),
         )
-        outcome = await self._uploads.complete(
-            upload.pk,
-            [p.part_number for p in chosen],
-            new,
-            done,
-            if_none_match_star=complete.if_none_match_star,
-        )
+        try:
+            outcome = await self._uploads.complete(
+                upload.pk,
+                [p.part_number for p in chosen],
+                new,
+                done,
+                if_none_match_star=complete.if_none_match_star,
+            )
+        except QuotaExceededError as exc:
+            raise QuotaExceeded(str(exc)) from None
         if outcome is False:
             raise NoSuchUpload(UploadId=complete.upload_id)
         if outcome is None:
@@ -428,11 +441,3 @@ def _completed_version(upload: UploadRow, parts: list[PartRow]) -> CompletedVers
         part_checksums=[p.checksum_value or "" for p in parts],
         segment_keys=[p.backend_key for p in parts],
     )
-
-
-async def _quiet_delete(deletions: DeletionRepo, backend: str, key: str) -> None:
-    # The intent row already covers these bytes; queueing again only makes gc sooner.
-    try:
-        await deletions.enqueue([(backend, key)])
-    except Exception:  # the intent row remains as the fallback
-        return

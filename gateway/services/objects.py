@@ -24,6 +24,7 @@ from gateway.errors import (
     NoSuchVersion,
     NotModified,
     PreconditionFailed,
+    QuotaExceeded,
     ServiceUnavailable,
 )
 from gateway.placement.model import ObjectFacts
@@ -34,6 +35,7 @@ from gateway.services.streams import ExpectedDigests, VerifyingStream
 from gateway.services.topology import TopologyService
 from metadata.models import BucketRow, CompletedVersion, NewVersion, VersionRow
 from metadata.objects import ObjectRepo, VersionNotPending
+from metadata.usage import QuotaExceededError
 
 log = logging.getLogger(__name__)
 
@@ -196,9 +198,13 @@ class ObjectService:
             ObjectFacts(bucket.name, put.key, put.expected.length, attrs.storage_class, attrs.tags),
         )
         key = object_backend_key(bucket, version_id)
-        pk = await self._objects.begin_write(
-            _new_version(bucket, put.key, version_id, attrs, plan.sync_targets, key)
-        )
+        try:
+            pk = await self._objects.begin_write(
+                _new_version(bucket, put.key, version_id, attrs, plan.sync_targets, key),
+                reserve_bytes=put.expected.length or 0,
+            )
+        except QuotaExceededError as exc:
+            raise QuotaExceeded(str(exc)) from None
         stream = VerifyingStream(body, put.expected)
         try:
             outcome = await self._writer.write(

@@ -1,0 +1,115 @@
+"""Operator commands that work on the database and the backends without serving:
+re-placement, scrub, quotas and usage. Each prints one JSON document."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+import asyncpg
+
+from gateway import topology_setup
+from gateway.backends.registry import BackendRegistry
+from gateway.config import GatewayConfig, load, with_database
+from gateway.embedded_pg import embedded_database
+from gateway.services.topology import TopologyService
+from gateway.topology_setup import link_infos
+from gateway.workers.replacement import ReplacementWorker
+from gateway.workers.scrub import ScrubWorker
+from metadata import db
+from metadata.buckets import BucketRepo
+from metadata.ledger import LedgerRepo, ScrubRepo
+from metadata.topology import TopologyRepo
+from metadata.usage import Quota, UsageRepo
+
+T = TypeVar("T")
+Work = Callable[[GatewayConfig, asyncpg.Pool], Awaitable[T]]
+
+
+async def _with_pool(config: GatewayConfig, work: Work[T]) -> T:
+    assert config.database_url is not None
+    await db.migrate(config.database_url, config.migrations_dir)
+    pool = await db.create_pool(config.database_url, min_size=1, max_size=4)
+    try:
+        return await work(config, pool)
+    finally:
+        await pool.close()
+
+
+def run_with_database(config_path: Path | None, work: Work[T]) -> T:
+    """Load the configuration, start the embedded database if it is the one, run ``work``."""
+    config = load(config_path)
+    with contextlib.ExitStack() as stack:
+        if config.embedded_database:
+            config = with_database(config, stack.enter_context(embedded_database(config.data_dir)))
+        return asyncio.run(_with_pool(config, work))
+
+
+async def rebalance(config: GatewayConfig, pool: asyncpg.Pool, dry_run: bool) -> dict[str, object]:
+    topology = TopologyService(
+        TopologyRepo(pool),
+        {},
+        link_infos(config),
+        local_site=config.site,
+        default_policy=config.default_policy,
+    )
+    await topology.refresh()
+    report = await ReplacementWorker(pool, LedgerRepo(pool), topology).run_pass(dry_run=dry_run)
+    if report is None:
+        return {"error": "another node is running a re-placement pass"}
+    return {"dry_run": dry_run, **report.as_dict()}
+
+
+async def scrub(
+    config: GatewayConfig, pool: asyncpg.Pool, sample_rate: float, repair: bool
+) -> dict[str, object]:
+    linked = await topology_setup.open_linked_backends(config)
+    try:
+        worker = ScrubWorker(ScrubRepo(pool), BackendRegistry(linked.values()))
+        report = await worker.run_pass(sample_rate=sample_rate, repair=repair)
+        return report.as_dict()
+    finally:
+        for backend in linked.values():
+            await backend.close()
+
+
+async def quota(pool: asyncpg.Pool, args: argparse.Namespace) -> dict[str, object]:
+    scope, scope_id = ("tenant", args.tenant) if args.tenant else ("bucket", args.bucket)
+    if scope == "bucket":
+        bucket = await BucketRepo(pool).get(args.bucket)
+        if bucket is None:
+            return {"error": f"no bucket named {args.bucket}"}
+        scope_id = str(bucket.id)
+    repo = UsageRepo(pool)
+    if args.action == "clear":
+        await repo.clear_quota(scope, scope_id)
+        return {"cleared": {"scope": scope, "id": scope_id}}
+    new = Quota(scope, scope_id, args.max_bytes, args.max_objects, not args.soft)
+    await repo.set_quota(new)
+    return {"set": dataclasses.asdict(new)}
+
+
+async def usage(pool: asyncpg.Pool, recompute: bool) -> dict[str, object]:
+    repo = UsageRepo(pool)
+    quotas = {(q.scope, q.scope_id): q for q in await repo.quotas()}
+    rows = []
+    for used in await repo.usage():
+        limit = quotas.get((used.scope, used.scope_id))
+        over = limit is not None and (
+            (limit.max_bytes is not None and used.bytes > limit.max_bytes)
+            or (limit.max_objects is not None and used.objects > limit.max_objects)
+        )
+        rows.append({**dataclasses.asdict(used), "quota": limit and dataclasses.asdict(limit),
+                     "over_quota": over})  # fmt: skip
+    report: dict[str, object] = {"usage": rows}
+    if recompute:
+        report["drift"] = [
+            {"counted": dataclasses.asdict(have), "actual": dataclasses.asdict(want)}
+            for have, want in await repo.recompute()
+        ]
+    return report
