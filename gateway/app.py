@@ -27,6 +27,7 @@ from gateway.services.replicas import ReplicaWriter
 from gateway.services.topology import TopologyService
 from gateway.topology_setup import link_infos
 from gateway.workers.gc import GcWorker
+from gateway.workers.probes import LinkProber
 from gateway.workers.replacement import ReplacementWorker
 from gateway.workers.replication import ReplicationWorker
 from metadata import db
@@ -171,6 +172,11 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
                 workers.replacement.run_forever(config.replication.replacement_interval_s)
             ),
         ]
+        if config.replication.probe_interval_s > 0:
+            prober = LinkProber(linked)
+            tasks.append(
+                asyncio.create_task(prober.run_forever(config.replication.probe_interval_s))
+            )
         yield
         await _cancel(tasks)
     finally:

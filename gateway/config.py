@@ -67,6 +67,9 @@ class LinkConfig:
     endpoint: str | None = None
     # A read whose first byte takes longer fails over to the next replica.
     first_byte_timeout_s: float = 10.0
+    # Consecutive failures that open the link's circuit, and how long it then stays open.
+    breaker_failures: int = 3
+    breaker_cooldown_s: float = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +84,8 @@ class ReplicationConfig:
     first_byte_timeout_s: float = 10.0
     # Seconds between re-placement passes (bringing versions in line with policies).
     replacement_interval_s: float = 60.0
+    # Seconds between active probes of every link (0 disables them).
+    probe_interval_s: float = 5.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ import dataclasses
 from gateway.backends.base import Backend
 from gateway.backends.factory import open_backend
 from gateway.config import BackendConfig, GatewayConfig, LinkConfig
+from gateway.links.health import CircuitBreaker
 from gateway.links.link import Link
 from gateway.links.routing import LinkedBackend
 from gateway.placement.engine import validate_policy
@@ -95,6 +96,7 @@ async def _open_link(
         bandwidth_bytes_per_s=link.bandwidth_bytes_per_s,
         max_concurrency=link.max_concurrency,
         first_byte_timeout_s=link.first_byte_timeout_s,
+        breaker=CircuitBreaker(link.breaker_failures, link.breaker_cooldown_s),
     )
 
 

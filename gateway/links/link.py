@@ -11,6 +11,10 @@ from gateway.backends.base import Backend, BackendError, BackendKeyNotFound
 from gateway.links.health import CircuitBreaker
 from gateway.links.ratelimit import TokenBucket
 
+# A key the gateway never writes (object keys start with "b<bucket id>/").
+PROBE_KEY = "skybridge-link-probe"
+PROBE_TIMEOUT_S = 5.0
+
 
 class LinkDown(BackendError):
     """The link's circuit is open: fail fast instead of waiting for a dead path."""
@@ -42,6 +46,20 @@ class Link:
         self._slots = asyncio.Semaphore(max_concurrency) if max_concurrency else None
         self.breaker = breaker or CircuitBreaker()
         self._first_byte_timeout_s = first_byte_timeout_s
+
+    async def probe(self) -> bool:
+        """Ask the store for a key that never exists: an answer, even 'absent', proves the
+        path works. Runs whatever the breaker says, so it is what closes an open one."""
+        try:
+            async with self._slot():
+                await asyncio.wait_for(
+                    self._inner.size(PROBE_KEY), self._first_byte_timeout_s or PROBE_TIMEOUT_S
+                )
+        except (BackendError, TimeoutError):
+            self.breaker.record_failure()
+            return False
+        self.breaker.record_success()
+        return True
 
     def _check(self) -> None:
         if not self.breaker.allow():
