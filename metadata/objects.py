@@ -66,8 +66,7 @@ async def _lock_key(con: Conn, bucket_id: int, key: str) -> None:
 async def _retire_version(con: Conn, pk: int, delay_s: float) -> None:
     """Mark a version deleted and queue its bytes for deletion after ``delay_s``."""
     before = await con.fetchrow(
-        "SELECT bucket_id, size_bytes, is_delete_marker, state FROM object_versions"
-        " WHERE id = $1",
+        "SELECT bucket_id, size_bytes, is_delete_marker, state FROM object_versions WHERE id = $1",
         pk,
     )
     await con.execute(
