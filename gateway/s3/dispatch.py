@@ -188,7 +188,7 @@ async def on_prepare(request: web.Request, response: web.StreamResponse) -> None
     rid = request_id(request)
     response.headers.setdefault("x-amz-request-id", rid)
     response.headers.setdefault("x-amz-id-2", rid)
-    response.headers.setdefault("Server", "Skybridge")
+    response.headers["Server"] = "Skybridge"
     cors.apply(request.get(_BUCKET), request, response)
 
 

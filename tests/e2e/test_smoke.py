@@ -12,3 +12,6 @@ def test_put_get_round_trip(s3: Any, bucket: str) -> None:
     got = s3.get_object(Bucket=bucket, Key="dir/obj")
     assert got["Body"].read() == body
     assert got["ContentLength"] == len(body)
+    headers = got["ResponseMetadata"]["HTTPHeaders"]
+    assert headers["server"] == "Skybridge"
+    assert headers["x-amz-request-id"]

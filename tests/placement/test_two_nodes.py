@@ -20,7 +20,7 @@ from tests.placement.conftest import Ledger, Topology, md5, no_retry_client, pol
 from tests.servers import random_name
 
 MIB = 1024 * 1024
-N_OPERATIONS = 200
+N_OPERATIONS = 500
 # Operation index -> link change, on the link to sw (synchronous) or mo (asynchronous).
 LINK_EVENTS = {40: ("sw", "cut"), 70: ("sw", "restore"), 100: ("mo", "cut"),
                120: ("mo", "restore"), 140: ("sw", "cut"), 160: ("sw", "restore")}  # fmt: skip
