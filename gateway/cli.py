@@ -46,6 +46,11 @@ def _parser() -> argparse.ArgumentParser:
     rebalance.add_argument(
         "--dry-run", action="store_true", help="report what would move; change nothing"
     )
+    key = sub.add_parser("key", help="create, list or delete access keys")
+    key.add_argument("action", choices=["create", "list", "delete"])
+    key.add_argument("--config", type=Path, default=None)
+    key.add_argument("--tenant", default="root", help="the tenant a new key belongs to")
+    key.add_argument("--access-key", default=None, help="the key id (create: optional)")
     quota = sub.add_parser("quota", help="set or clear a bucket or tenant quota")
     quota.add_argument("action", choices=["set", "clear"])
     quota.add_argument("--config", type=Path, default=None)
@@ -200,6 +205,7 @@ MAINTENANCE: dict[str, Callable[[argparse.Namespace], maintenance.Work[dict[str,
         lambda c, p: maintenance.scrub(c, p, 1.0 if a.full else a.sample, not a.no_repair)
     ),
     "quota": lambda a: lambda c, p: maintenance.quota(p, a),
+    "key": lambda a: lambda c, p: maintenance.key(p, a),
     "usage": lambda a: lambda c, p: maintenance.usage(p, a.recompute),
 }
 

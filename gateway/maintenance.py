@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
@@ -22,6 +23,7 @@ from gateway.topology_setup import link_infos
 from gateway.workers.replacement import ReplacementWorker
 from gateway.workers.scrub import ScrubWorker
 from metadata import db
+from metadata.access_keys import AccessKeyRepo
 from metadata.buckets import BucketRepo
 from metadata.ledger import LedgerRepo, ScrubRepo
 from metadata.topology import TopologyRepo
@@ -92,6 +94,24 @@ async def quota(pool: asyncpg.Pool, args: argparse.Namespace) -> dict[str, objec
     new = Quota(scope, scope_id, args.max_bytes, args.max_objects, not args.soft)
     await repo.set_quota(new)
     return {"set": dataclasses.asdict(new)}
+
+
+async def key(pool: asyncpg.Pool, args: argparse.Namespace) -> dict[str, object]:
+    keys = AccessKeyRepo(pool)
+    if args.action == "list":
+        return {"keys": [{"access_key": k, "tenant": t} for k, t in await keys.list_all()]}
+    if args.action == "delete":
+        if not await keys.delete(args.access_key):
+            return {"error": f"no access key {args.access_key}"}
+        return {"deleted": args.access_key}
+    access_key = args.access_key or "SB" + secrets.token_hex(9).upper()
+    secret_key = secrets.token_urlsafe(30)
+    try:
+        await keys.create(access_key, secret_key, args.tenant)
+    except asyncpg.UniqueViolationError:
+        return {"error": f"access key {access_key} exists"}
+    # The only time the secret is shown.
+    return {"access_key": access_key, "secret_key": secret_key, "tenant": args.tenant}
 
 
 async def usage(pool: asyncpg.Pool, recompute: bool) -> dict[str, object]:

@@ -10,7 +10,7 @@ from metadata.models import BucketRow
 
 _COLUMNS = (
     "id, name, owner_access_key, location, backend, versioning, created_at, tags, cors,"
-    " placement_policy"
+    " placement_policy, tenant"
 )
 
 
@@ -26,10 +26,9 @@ class BucketRepo:
         record = await self._pool.fetchrow(f"SELECT {_COLUMNS} FROM buckets WHERE name = $1", name)
         return _row(record) if record else None
 
-    async def list_for_owner(self, owner_access_key: str) -> list[BucketRow]:
+    async def list_for_tenant(self, tenant: str) -> list[BucketRow]:
         records = await self._pool.fetch(
-            f"SELECT {_COLUMNS} FROM buckets WHERE owner_access_key = $1 ORDER BY name",
-            owner_access_key,
+            f"SELECT {_COLUMNS} FROM buckets WHERE tenant = $1 ORDER BY name", tenant
         )
         return [_row(r) for r in records]
 

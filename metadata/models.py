@@ -26,6 +26,8 @@ class BucketRow:
     tags: dict[str, str] | None = None
     cors: list[dict[str, Any]] | None = None
     placement_policy: str | None = None
+    # Tenants own buckets: every access key of the tenant may use them.
+    tenant: str = "root"
 
 
 @dataclass(frozen=True, slots=True)

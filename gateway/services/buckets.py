@@ -66,7 +66,7 @@ class BucketService:
         self._cache: dict[str, tuple[float, BucketRow]] = {}
 
     async def list_owned(self, ctx: RequestContext) -> list[BucketRow]:
-        return await self._buckets.list_for_owner(ctx.access_key)
+        return await self._buckets.list_for_tenant(ctx.tenant)
 
     async def _get(self, name: str) -> BucketRow | None:
         now = time.monotonic()
@@ -90,7 +90,8 @@ class BucketService:
         bucket = await self._get(name)
         if bucket is None:
             raise NoSuchBucket(BucketName=name)
-        if bucket.owner_access_key != ctx.access_key:
+        if bucket.tenant != ctx.tenant:
+            # Another tenant's bucket: refused without saying more, as S3 does.
             raise AccessDenied()
         return bucket
 
@@ -107,7 +108,7 @@ class BucketService:
         if created is not None:
             return created
         existing = await self._buckets.get(name)
-        if existing is not None and existing.owner_access_key == ctx.access_key:
+        if existing is not None and existing.tenant == ctx.tenant:
             raise BucketAlreadyOwnedByYou(BucketName=name)
         raise BucketAlreadyExists(BucketName=name)
 
