@@ -51,6 +51,11 @@ def _parser() -> argparse.ArgumentParser:
     key.add_argument("--config", type=Path, default=None)
     key.add_argument("--tenant", default="root", help="the tenant a new key belongs to")
     key.add_argument("--access-key", default=None, help="the key id (create: optional)")
+    ledger = sub.add_parser("ledger", help="query the placements ledger (JSON)")
+    ledger.add_argument("query", choices=["under-replicated", "only-on", "bytes-per-backend"])
+    ledger.add_argument("--config", type=Path, default=None)
+    ledger.add_argument("--backend", default=None, help="for only-on")
+    ledger.add_argument("--limit", type=int, default=1000)
     quota = sub.add_parser("quota", help="set or clear a bucket or tenant quota")
     quota.add_argument("action", choices=["set", "clear"])
     quota.add_argument("--config", type=Path, default=None)
@@ -206,6 +211,7 @@ MAINTENANCE: dict[str, Callable[[argparse.Namespace], maintenance.Work[dict[str,
     ),
     "quota": lambda a: lambda c, p: maintenance.quota(p, a),
     "key": lambda a: lambda c, p: maintenance.key(p, a),
+    "ledger": lambda a: lambda c, p: maintenance.ledger(c, p, a),
     "usage": lambda a: lambda c, p: maintenance.usage(p, a.recompute),
 }
 

@@ -18,6 +18,9 @@ from gateway import topology_setup
 from gateway.backends.registry import BackendRegistry
 from gateway.config import GatewayConfig, load, with_database
 from gateway.embedded_pg import embedded_database
+from gateway.placement import engine
+from gateway.placement.model import ObjectFacts, PlacementError
+from gateway.placement.replacement import counted
 from gateway.services.topology import TopologyService
 from gateway.topology_setup import link_infos
 from gateway.workers.replacement import ReplacementWorker
@@ -25,7 +28,7 @@ from gateway.workers.scrub import ScrubWorker
 from metadata import db
 from metadata.access_keys import AccessKeyRepo
 from metadata.buckets import BucketRepo
-from metadata.ledger import LedgerRepo, ScrubRepo
+from metadata.ledger import LedgerEntry, LedgerRepo, ScrubRepo
 from metadata.topology import TopologyRepo
 from metadata.usage import Quota, UsageRepo
 
@@ -94,6 +97,55 @@ async def quota(pool: asyncpg.Pool, args: argparse.Namespace) -> dict[str, objec
     new = Quota(scope, scope_id, args.max_bytes, args.max_objects, not args.soft)
     await repo.set_quota(new)
     return {"set": dataclasses.asdict(new)}
+
+
+async def ledger(
+    config: GatewayConfig, pool: asyncpg.Pool, args: argparse.Namespace
+) -> dict[str, object]:
+    repo = LedgerRepo(pool)
+    if args.query == "bytes-per-backend":
+        rows = await repo.bytes_per_backend()
+        return {"backends": [{"backend": b, "tier": t, "replicas": n, "bytes": size}
+                             for b, t, n, size in rows]}  # fmt: skip
+    if args.query == "only-on":
+        if not args.backend:
+            return {"error": "only-on needs --backend"}
+        rows2 = await repo.only_on(args.backend, args.limit)
+        return {"versions": [{"bucket": b, "key": k, "version_id": v, "bytes": size}
+                             for b, k, v, size in rows2]}  # fmt: skip
+    return {"versions": await _under_replicated(config, pool, args.limit)}
+
+
+async def _under_replicated(
+    config: GatewayConfig, pool: asyncpg.Pool, limit: int
+) -> list[dict[str, object]]:
+    """Versions with fewer counted replicas than their rule asks for."""
+    topology = TopologyService(
+        TopologyRepo(pool), {}, link_infos(config), local_site=config.site,
+        default_policy=config.default_policy,
+    )  # fmt: skip
+    await topology.refresh()
+    snapshot = topology.snapshot()
+    repo, cursor = LedgerRepo(pool), 0
+    found: list[dict[str, object]] = []
+    while len(found) < limit and (page := await repo.page(cursor, 500)):
+        for entry in page:
+            wanted = _wanted(topology, entry)
+            have = [b for b in entry.backends if counted(b, snapshot)]
+            if wanted is not None and len(have) < wanted:
+                found.append({"bucket": entry.bucket, "key": entry.key, "replicas": have,
+                              "wanted": wanted, "queued": entry.queued})  # fmt: skip
+        cursor = page[-1].version_pk
+    return found[:limit]
+
+
+def _wanted(topology: TopologyService, entry: LedgerEntry) -> int | None:
+    policy = topology.policy_named(entry.placement_policy)
+    facts = ObjectFacts(entry.bucket, entry.key, entry.size_bytes, entry.storage_class, entry.tags)
+    try:
+        return len(engine.matching_rule(policy, facts).replicas)
+    except PlacementError:
+        return None
 
 
 async def key(pool: asyncpg.Pool, args: argparse.Namespace) -> dict[str, object]:

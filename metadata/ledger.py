@@ -90,6 +90,34 @@ class LedgerRepo:
             )
             return True
 
+    async def only_on(self, backend: str, limit: int) -> list[tuple[str, str, str, int]]:
+        """(bucket, key, version id, size) of complete versions whose every ok replica is on
+        ``backend``: what would be lost with it."""
+        rows = await self._pool.fetch(
+            "SELECT b.name, v.key, v.version_id, v.size_bytes FROM object_versions v"
+            " JOIN buckets b ON b.id = v.bucket_id"
+            " WHERE v.state = 'complete' AND NOT v.is_delete_marker"
+            " AND EXISTS (SELECT 1 FROM placements p WHERE p.version_pk = v.id"
+            "  AND p.state = 'ok' AND p.backend = $1)"
+            " AND NOT EXISTS (SELECT 1 FROM placements p WHERE p.version_pk = v.id"
+            "  AND p.state = 'ok' AND p.backend <> $1)"
+            " ORDER BY v.id LIMIT $2",
+            backend,
+            limit,
+        )
+        return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+    async def bytes_per_backend(self) -> list[tuple[str, str | None, int, int]]:
+        """(backend, tier, replicas, bytes) over ok placements of complete versions."""
+        rows = await self._pool.fetch(
+            "SELECT p.backend, bk.tier, count(*) AS replicas,"
+            " coalesce(sum(p.size_bytes), 0)::bigint AS bytes FROM placements p"
+            " JOIN object_versions v ON v.id = p.version_pk AND v.state = 'complete'"
+            " LEFT JOIN backends bk ON bk.name = p.backend"
+            " WHERE p.state = 'ok' GROUP BY p.backend, bk.tier ORDER BY p.backend"
+        )
+        return [(r[0], r[1], r[2], r[3]) for r in rows]
+
     async def try_lock(self, con: Conn, worker: str) -> bool:
         locked: bool = await con.fetchval(
             "SELECT pg_try_advisory_lock(hashtext('worker:' || $1))", worker
