@@ -51,6 +51,12 @@ def _parser() -> argparse.ArgumentParser:
     key.add_argument("--config", type=Path, default=None)
     key.add_argument("--tenant", default="root", help="the tenant a new key belongs to")
     key.add_argument("--access-key", default=None, help="the key id (create: optional)")
+    policy = sub.add_parser("policy", help="set, list or assign placement policies")
+    policy.add_argument("action", choices=["set", "list", "assign"])
+    policy.add_argument("--config", type=Path, default=None)
+    policy.add_argument("--file", help="set: a policy document (JSON or YAML)")
+    policy.add_argument("--bucket", help="assign: the bucket")
+    policy.add_argument("--policy", help="assign: the policy name (omit for the default)")
     ledger = sub.add_parser("ledger", help="query the placements ledger (JSON)")
     ledger.add_argument("query", choices=["under-replicated", "only-on", "bytes-per-backend"])
     ledger.add_argument("--config", type=Path, default=None)
@@ -212,6 +218,7 @@ MAINTENANCE: dict[str, Callable[[argparse.Namespace], maintenance.Work[dict[str,
     "quota": lambda a: lambda c, p: maintenance.quota(p, a),
     "key": lambda a: lambda c, p: maintenance.key(p, a),
     "ledger": lambda a: lambda c, p: maintenance.ledger(c, p, a),
+    "policy": lambda a: lambda c, p: maintenance.policy(c, p, a),
     "usage": lambda a: lambda c, p: maintenance.usage(p, a.recompute),
 }
 

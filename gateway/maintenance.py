@@ -13,13 +13,16 @@ from pathlib import Path
 from typing import TypeVar
 
 import asyncpg
+import yaml
 
 from gateway import topology_setup
 from gateway.backends.registry import BackendRegistry
 from gateway.config import GatewayConfig, load, with_database
 from gateway.embedded_pg import embedded_database
 from gateway.placement import engine
-from gateway.placement.model import ObjectFacts, PlacementError
+from gateway.placement.engine import validate_policy
+from gateway.placement.model import ObjectFacts, PlacementError, PolicyError
+from gateway.placement.policy_io import policy_from_dict, policy_to_dict
 from gateway.placement.replacement import counted
 from gateway.services.topology import TopologyService
 from gateway.topology_setup import link_infos
@@ -146,6 +149,39 @@ def _wanted(topology: TopologyService, entry: LedgerEntry) -> int | None:
         return len(engine.matching_rule(policy, facts).replicas)
     except PlacementError:
         return None
+
+
+async def policy(
+    config: GatewayConfig, pool: asyncpg.Pool, args: argparse.Namespace
+) -> dict[str, object]:
+    repo = TopologyRepo(pool)
+    if args.action == "list":
+        return {"policies": [r.document for r in await repo.current_policies()]}
+    if args.action == "assign":
+        return await _assign_policy(pool, repo, args.bucket, args.policy)
+    if not args.file:
+        return {"error": "policy set needs --file"}
+    try:
+        document = yaml.safe_load(await asyncio.to_thread(Path(args.file).read_text))
+        parsed = policy_from_dict(document)
+        validate_policy(parsed, await topology_setup.validation_topology(repo, config))
+    except (OSError, yaml.YAMLError, PolicyError) as exc:
+        # Refused before anything is written: the stored policies stay as they were.
+        return {"error": f"placement policy refused: {exc}"}
+    version = await repo.put_policy(parsed.name, policy_to_dict(parsed))
+    return {"set": parsed.name, "version": version}
+
+
+async def _assign_policy(
+    pool: asyncpg.Pool, repo: TopologyRepo, bucket_name: str | None, name: str | None
+) -> dict[str, object]:
+    bucket = await BucketRepo(pool).get(bucket_name or "")
+    if bucket is None:
+        return {"error": f"no bucket named {bucket_name}"}
+    if name is not None and name not in {r.name for r in await repo.current_policies()}:
+        return {"error": f"no placement policy named {name}"}
+    await BucketRepo(pool).set_policy(bucket.id, name)
+    return {"bucket": bucket.name, "policy": name}
 
 
 async def key(pool: asyncpg.Pool, args: argparse.Namespace) -> dict[str, object]:

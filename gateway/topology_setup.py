@@ -33,14 +33,13 @@ def default_policy_document(config: GatewayConfig) -> dict[str, object]:
     }
 
 
-async def _validated_policies(repo: TopologyRepo, config: GatewayConfig) -> list[PlacementPolicy]:
-    """Every configured policy, checked against the topology it will run on (the database's
-    backends plus the configured ones): a bad policy refuses to start the node before
-    anything is written."""
+async def validation_topology(repo: TopologyRepo, config: GatewayConfig) -> Topology:
+    """The topology a policy is checked against: the database's backends plus the ones this
+    node's configuration adds."""
     known = {r.name: (r.site, r.tier, r.state) for r in await repo.backends()}
     for b in config.backends:
         known.setdefault(b.name, (b.site, b.tier, b.state))
-    topology = Topology(
+    return Topology(
         config.site,
         {
             name: BackendInfo(name, site, Tier(tier), BackendState(state))
@@ -48,6 +47,13 @@ async def _validated_policies(repo: TopologyRepo, config: GatewayConfig) -> list
         },
         tuple(link_infos(config)),
     )
+
+
+async def _validated_policies(repo: TopologyRepo, config: GatewayConfig) -> list[PlacementPolicy]:
+    """Every configured policy, checked against the topology it will run on (the database's
+    backends plus the configured ones): a bad policy refuses to start the node before
+    anything is written."""
+    topology = await validation_topology(repo, config)
     documents = list(config.placement_policies) or [default_policy_document(config)]
     policies = [policy_from_dict(document) for document in documents]
     for policy in policies:

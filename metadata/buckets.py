@@ -91,6 +91,11 @@ class BucketRepo:
             await con.execute("DELETE FROM buckets WHERE id = $1", bucket_id)
             return True
 
+    async def set_policy(self, bucket_id: int, policy: str | None) -> None:
+        await self._pool.execute(
+            "UPDATE buckets SET placement_policy = $2 WHERE id = $1", bucket_id, policy
+        )
+
     async def set_versioning(self, bucket_id: int, status: str) -> None:
         await self._pool.execute(
             "UPDATE buckets SET versioning = $2 WHERE id = $1", bucket_id, status

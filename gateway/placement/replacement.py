@@ -35,15 +35,27 @@ def reconcile(
 
     ``current`` holds the backends with an ok replica, ``queued`` the targets already in
     the replication queue, ``plan`` where the rule would put a new version now and
-    ``wanted`` how many replicas the rule asks for. Copies go first; a leaving replica is
-    retired only once ``wanted`` counted replicas exist, so reads always have the old copy
-    until the new one is verified.
+    ``wanted`` how many replicas the rule asks for. Copies go first; a replica on a leaving
+    backend is retired only once ``wanted`` counted replicas exist, and one on a backend
+    the policy no longer names only once the policy's own targets hold enough, so reads
+    always have the old copy until the new one is verified.
     """
+    targets = plan.sync_targets + plan.async_targets
     good = [b for b in current if counted(b, topology)]
     leaving = tuple(b for b in current if not counted(b, topology))
-    pending = [q for q in queued if q not in current]
-    targets = [t for t in plan.sync_targets + plan.async_targets if t not in current]
-    missing = [t for t in targets if t not in pending]
-    need = max(0, wanted - len(good) - len(pending))
+    on_target = [b for b in good if b in targets]
+    # A read-only backend keeps its replicas: they count, and nothing forces them off.
+    kept = [b for b in good if b not in targets and _read_only(b, topology)]
+    # Replicas on active backends the policy no longer names (the policy changed).
+    extra = tuple(b for b in good if b not in targets and not _read_only(b, topology))
+    pending = [q for q in queued if q not in current and q in targets]
+    missing = [t for t in targets if t not in current and t not in pending]
+    need = max(0, wanted - len(on_target) - len(kept) - len(pending))
+    settled = len(on_target) + len(kept) >= wanted
     retire = leaving if len(good) >= wanted else ()
-    return Move(tuple(missing[:need]), retire, wanted)
+    return Move(tuple(missing[:need]), retire + (extra if settled else ()), wanted)
+
+
+def _read_only(backend: str, topology: Topology) -> bool:
+    info = topology.backends.get(backend)
+    return info is not None and info.state is BackendState.READ_ONLY

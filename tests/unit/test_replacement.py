@@ -60,6 +60,14 @@ def _plan(*targets: str) -> WritePlan:
         (["a", "b"], [], {"a": ACTIVE, "b": DRAINING}, _plan("a"), Move((), (), 2)),
         # Under-replicated after a failure: fill the missing target.
         (["a"], [], {"a": ACTIVE, "b": ACTIVE}, _plan("a", "b"), Move(("b",), (), 2)),
+        # The policy moved b's replica to c: copy to c first, keep b meanwhile...
+        (["a", "b"], [], {"a": ACTIVE, "b": ACTIVE, "c": ACTIVE}, _plan("a", "c"),
+         Move(("c",), (), 2)),
+        (["a", "b"], ["c"], {"a": ACTIVE, "b": ACTIVE, "c": ACTIVE}, _plan("a", "c"),
+         Move((), (), 2)),
+        # ...and retire b once c holds its copy.
+        (["a", "b", "c"], [], {"a": ACTIVE, "b": ACTIVE, "c": ACTIVE}, _plan("a", "c"),
+         Move((), ("b",), 2)),
     ],
 )  # fmt: skip
 def test_reconcile(
