@@ -152,6 +152,7 @@ class MultipartRepo:
         done: CompletedVersion,
         *,
         if_none_match_star: bool,
+        if_match: str | None = None,
     ) -> VersionRow | None | bool:
         """Close the upload and commit its object in one transaction.
 
@@ -162,7 +163,9 @@ class MultipartRepo:
         """
         try:
             async with self._pool.acquire() as con, con.transaction():
-                return await _complete_in(con, upload_pk, keep_parts, new, done, if_none_match_star)
+                return await _complete_in(
+                    con, upload_pk, keep_parts, new, done, if_none_match_star, if_match
+                )
         except _Rollback:
             return None
 
@@ -194,6 +197,7 @@ async def _complete_in(
     new: NewVersion,
     done: CompletedVersion,
     if_none_match_star: bool,
+    if_match: str | None,
 ) -> VersionRow | bool:
     closed = await con.fetchval(
         "UPDATE multipart_uploads SET state = 'completed'"
@@ -204,7 +208,13 @@ async def _complete_in(
         return False
     pk = await insert_pending(con, new)
     version = await commit_pending(
-        con, pk, done, if_none_match_star=if_none_match_star, delay_s=0, count_bytes=False
+        con,
+        pk,
+        done,
+        if_none_match_star=if_none_match_star,
+        delay_s=0,
+        count_bytes=False,
+        if_match=if_match,
     )
     if version is None:
         raise _Rollback()

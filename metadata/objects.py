@@ -54,6 +54,23 @@ def version_from_record(
     return VersionRow(**values, placements=placements or [])
 
 
+class WriteConditionFailed(Exception):
+    """If-Match on a write did not hold; ``missing`` when there is no current object."""
+
+    def __init__(self, missing: bool) -> None:
+        self.missing = missing
+        super().__init__("no current object" if missing else "ETag does not match")
+
+
+def _check_if_match(if_match: str, latest: asyncpg.Record | None) -> None:
+    # Checked under the key's lock, so no other writer can slip in between.
+    if latest is None or latest["is_delete_marker"]:
+        raise WriteConditionFailed(missing=True)
+    wanted = {tag.strip().strip('"') for tag in if_match.split(",")}
+    if "*" not in wanted and latest["etag"] not in wanted:
+        raise WriteConditionFailed(missing=False)
+
+
 class VersionNotPending(Exception):
     """The pending version was reaped by gc (or failed) before its writer committed."""
 
@@ -175,6 +192,7 @@ async def commit_pending(
     if_none_match_star: bool,
     delay_s: float,
     count_bytes: bool = True,
+    if_match: str | None = None,
 ) -> VersionRow | None:
     """Make a pending version the latest inside the caller's transaction.
 
@@ -191,13 +209,15 @@ async def commit_pending(
     bucket_id, key = row["bucket_id"], row["key"]
     await _lock_key(con, bucket_id, key)
     latest = await con.fetchrow(
-        "SELECT id, is_delete_marker FROM object_versions"
+        "SELECT id, is_delete_marker, etag FROM object_versions"
         " WHERE bucket_id = $1 AND key = $2 AND is_latest",
         bucket_id,
         key,
     )
     if if_none_match_star and latest and not latest["is_delete_marker"]:
         return None
+    if if_match is not None:
+        _check_if_match(if_match, latest)
     if latest:
         await con.execute(
             "UPDATE object_versions SET is_latest = false WHERE id = $1", latest["id"]
@@ -278,12 +298,22 @@ class ObjectRepo:
             return await insert_pending(con, new, reserve_bytes)
 
     async def commit_write(
-        self, pk: int, done: CompletedVersion, *, if_none_match_star: bool = False
+        self,
+        pk: int,
+        done: CompletedVersion,
+        *,
+        if_none_match_star: bool = False,
+        if_match: str | None = None,
     ) -> VersionRow | None:
         """Make a pending version the latest, in one short transaction."""
         async with self._pool.acquire() as con, con.transaction():
             return await commit_pending(
-                con, pk, done, if_none_match_star=if_none_match_star, delay_s=self._delay_s
+                con,
+                pk,
+                done,
+                if_none_match_star=if_none_match_star,
+                delay_s=self._delay_s,
+                if_match=if_match,
             )
 
     async def fail_write(self, pk: int) -> list[tuple[str, str]]:

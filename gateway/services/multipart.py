@@ -36,6 +36,7 @@ from gateway.services.objects import (
     evaluate_copy_conditions,
     new_version_id,
     object_backend_key,
+    write_condition_error,
 )
 from gateway.services.reader import open_range
 from gateway.services.replicas import ReplicaWriter
@@ -51,6 +52,7 @@ from metadata.models import (
     VersionRow,
 )
 from metadata.multipart import MultipartRepo
+from metadata.objects import WriteConditionFailed
 from metadata.usage import QuotaExceededError
 
 log = logging.getLogger(__name__)
@@ -81,6 +83,7 @@ class CompleteUploadInput:
     upload_id: str
     parts: list[CompletedPartInput]
     if_none_match_star: bool = False
+    if_match: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,9 +313,13 @@ class MultipartService:
                 new,
                 done,
                 if_none_match_star=complete.if_none_match_star,
+                if_match=complete.if_match,
             )
         except QuotaExceededError as exc:
             raise QuotaExceeded(str(exc)) from None
+        except WriteConditionFailed as failed:
+            # Rolled back whole: the upload stays open and can be completed again.
+            raise write_condition_error(failed) from None
         if outcome is False:
             raise NoSuchUpload(UploadId=complete.upload_id)
         if outcome is None:

@@ -25,6 +25,7 @@ from gateway.errors import (
     NotModified,
     PreconditionFailed,
     QuotaExceeded,
+    S3Error,
     ServiceUnavailable,
 )
 from gateway.placement.model import ObjectFacts
@@ -34,7 +35,7 @@ from gateway.services.replicas import ReplicaWriter
 from gateway.services.streams import ExpectedDigests, VerifyingStream
 from gateway.services.topology import TopologyService
 from metadata.models import BucketRow, CompletedVersion, NewVersion, VersionRow
-from metadata.objects import ObjectRepo, VersionNotPending
+from metadata.objects import ObjectRepo, VersionNotPending, WriteConditionFailed
 from metadata.usage import QuotaExceededError
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,8 @@ class PutObjectInput:
     attributes: ObjectAttributes
     expected: ExpectedDigests
     if_none_match_star: bool = False
+    # Conditional write: commit only if the current object's ETag matches.
+    if_match: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,7 +228,9 @@ class ObjectService:
             stored_on=outcome.stored,
             replicate_to=outcome.failed + plan.async_targets,
         )
-        return await self._commit(pk, done, put.if_none_match_star, plan.sync_targets, key)
+        return await self._commit(
+            pk, done, put.if_none_match_star, plan.sync_targets, key, put.if_match
+        )
 
     async def _abandon(self, pk: int, targets: tuple[str, ...], key: str) -> None:
         """Best effort: gc reaps whatever this misses (the version stays failed)."""
@@ -242,11 +247,15 @@ class ObjectService:
         if_none_match_star: bool,
         targets: tuple[str, ...],
         key: str,
+        if_match: str | None = None,
     ) -> VersionRow:
         try:
             version = await self._objects.commit_write(
-                pk, done, if_none_match_star=if_none_match_star
+                pk, done, if_none_match_star=if_none_match_star, if_match=if_match
             )
+        except WriteConditionFailed as failed:
+            await asyncio.shield(self._abandon(pk, targets, key))
+            raise write_condition_error(failed) from None
         except VersionNotPending:
             raise ServiceUnavailable("The upload took too long and was reclaimed.") from None
         except BaseException:
@@ -358,6 +367,13 @@ class ObjectService:
         version = await self.current(bucket, key, version_id)
         await self._objects.set_tags(version.pk, tags)
         return version
+
+
+def write_condition_error(failed: WriteConditionFailed) -> S3Error:
+    """AWS answers a conditional write on a missing key with 404, else 412."""
+    if failed.missing:
+        return NoSuchKey("The specified key does not exist (If-Match on a write).")
+    return PreconditionFailed(Condition="If-Match")
 
 
 def evaluate_copy_conditions(conditions: Conditions, version: VersionRow) -> None:

@@ -113,7 +113,13 @@ async def complete_multipart_upload(call: S3Call) -> web.StreamResponse:
     version = await call.services.multipart.complete(
         call.ctx,
         call.bucket,
-        CompleteUploadInput(call.key, _upload_id(call), parts, if_none_match is not None),
+        CompleteUploadInput(
+            call.key,
+            _upload_id(call),
+            parts,
+            if_none_match is not None,
+            call.request.headers.get("If-Match"),
+        ),
     )
     headers = {} if version.is_null_version else {"x-amz-version-id": version.version_id}
     body: dict[str, Any] = {

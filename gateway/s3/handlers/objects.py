@@ -53,11 +53,13 @@ def _write_headers(version: VersionRow, client_algorithm: str | None) -> dict[st
 
 
 async def put_object(call: S3Call) -> web.StreamResponse:
-    if "If-Match" in call.request.headers:
-        raise NotImplementedError_("If-Match on PutObject is not implemented.")
     body, expected = request_body(call.request, call.identity)
     put = PutObjectInput(
-        call.key, h.attributes(call.request.headers), expected, _if_none_match_star(call)
+        call.key,
+        h.attributes(call.request.headers),
+        expected,
+        _if_none_match_star(call),
+        call.request.headers.get("If-Match"),
     )
     version = await call.services.objects.put(call.ctx, call.bucket, put, body)
     return empty_response(headers=_write_headers(version, expected.checksum_algorithm))
