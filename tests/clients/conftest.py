@@ -5,6 +5,7 @@ from __future__ import annotations
 import filecmp
 import os
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,6 +103,14 @@ def file_tree(tmp_path_factory: pytest.TempPathFactory) -> FileTree:
     big = root / "big" / "fifty.bin"
     big.parent.mkdir(parents=True)
     _write_big(big, BIG_FILE_BYTES)
+    # Sync tools upload a file whose mtime is newer than the object's LastModified, which
+    # S3 (and Skybridge) keep to the second: a tree written in the same second as its
+    # upload would be uploaded again by the next sync. Files older than the upload, as in
+    # real use, make "a second sync transfers nothing" deterministic.
+    an_hour_ago = time.time() - 3600
+    for path in root.rglob("*"):
+        if path.is_file():
+            os.utime(path, (an_hour_ago, an_hour_ago))
     return FileTree(root=root, count=TREE_FILES, big=big)
 
 
