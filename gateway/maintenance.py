@@ -19,9 +19,8 @@ from gateway import topology_setup
 from gateway.backends.registry import BackendRegistry
 from gateway.config import GatewayConfig, load, with_database
 from gateway.embedded_pg import embedded_database
-from gateway.placement import engine
 from gateway.placement.engine import validate_policy
-from gateway.placement.model import ObjectFacts, PlacementError, PolicyError
+from gateway.placement.model import PolicyError
 from gateway.placement.policy_io import policy_from_dict, policy_to_dict
 from gateway.placement.replacement import counted
 from gateway.services.topology import TopologyService
@@ -31,7 +30,7 @@ from gateway.workers.scrub import ScrubWorker
 from metadata import db
 from metadata.access_keys import AccessKeyRepo
 from metadata.buckets import BucketRepo
-from metadata.ledger import LedgerEntry, LedgerRepo, ScrubRepo
+from metadata.ledger import LedgerRepo, ScrubRepo
 from metadata.topology import TopologyRepo
 from metadata.usage import Quota, UsageRepo
 
@@ -58,7 +57,8 @@ def run_with_database(config_path: Path | None, work: Work[T]) -> T:
         return asyncio.run(_with_pool(config, work))
 
 
-async def rebalance(config: GatewayConfig, pool: asyncpg.Pool, dry_run: bool) -> dict[str, object]:
+async def _replacement(config: GatewayConfig, pool: asyncpg.Pool) -> ReplacementWorker:
+    """The re-placement worker over the stored topology (link health unknown offline)."""
     topology = TopologyService(
         TopologyRepo(pool),
         {},
@@ -67,7 +67,12 @@ async def rebalance(config: GatewayConfig, pool: asyncpg.Pool, dry_run: bool) ->
         default_policy=config.default_policy,
     )
     await topology.refresh()
-    report = await ReplacementWorker(pool, LedgerRepo(pool), topology).run_pass(dry_run=dry_run)
+    return ReplacementWorker(pool, LedgerRepo(pool), topology)
+
+
+async def rebalance(config: GatewayConfig, pool: asyncpg.Pool, dry_run: bool) -> dict[str, object]:
+    worker = await _replacement(config, pool)
+    report = await worker.run_pass(dry_run=dry_run)
     if report is None:
         return {"error": "another node is running a re-placement pass"}
     return {"dry_run": dry_run, **report.as_dict()}
@@ -123,32 +128,19 @@ async def _under_replicated(
     config: GatewayConfig, pool: asyncpg.Pool, limit: int
 ) -> list[dict[str, object]]:
     """Versions with fewer counted replicas than their rule asks for."""
-    topology = TopologyService(
-        TopologyRepo(pool), {}, link_infos(config), local_site=config.site,
-        default_policy=config.default_policy,
-    )  # fmt: skip
-    await topology.refresh()
-    snapshot = topology.snapshot()
+    worker = await _replacement(config, pool)
+    snapshot = worker.topology.snapshot()
     repo, cursor = LedgerRepo(pool), 0
     found: list[dict[str, object]] = []
     while len(found) < limit and (page := await repo.page(cursor, 500)):
         for entry in page:
-            wanted = _wanted(topology, entry)
+            wanted = worker.wanted(entry)
             have = [b for b in entry.backends if counted(b, snapshot)]
             if wanted is not None and len(have) < wanted:
                 found.append({"bucket": entry.bucket, "key": entry.key, "replicas": have,
                               "wanted": wanted, "queued": entry.queued})  # fmt: skip
         cursor = page[-1].version_pk
     return found[:limit]
-
-
-def _wanted(topology: TopologyService, entry: LedgerEntry) -> int | None:
-    policy = topology.policy_named(entry.placement_policy)
-    facts = ObjectFacts(entry.bucket, entry.key, entry.size_bytes, entry.storage_class, entry.tags)
-    try:
-        return len(engine.matching_rule(policy, facts).replicas)
-    except PlacementError:
-        return None
 
 
 async def policy(

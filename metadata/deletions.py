@@ -18,20 +18,6 @@ class DeletionRepo:
                 "INSERT INTO backend_deletions (backend, backend_key) VALUES ($1, $2)", items
             )
 
-    async def add_intent(self, backend: str, backend_key: str, grace_s: float) -> int:
-        """Queue a deletion that fires after ``grace_s`` unless the writer cancels it.
-
-        Written before bytes move, so bytes of a writer that dies are found again.
-        """
-        intent_id: int = await self._pool.fetchval(
-            "INSERT INTO backend_deletions (backend, backend_key, not_before)"
-            " VALUES ($1, $2, now() + make_interval(secs => $3)) RETURNING id",
-            backend,
-            backend_key,
-            grace_s,
-        )
-        return intent_id
-
     async def claim(self, limit: int, lease_s: float) -> list[DeletionRow]:
         """Take due rows and push them back by ``lease_s`` so other nodes skip them."""
         records = await self._pool.fetch(
@@ -96,15 +82,3 @@ class DeletionRepo:
             " AND attempts = 0",
             ids,
         )
-
-    async def referenced(self, backend: str, keys: list[str]) -> set[str]:
-        """Which of ``keys`` a placement or a part still references (for orphan checks)."""
-        records = await self._pool.fetch(
-            "SELECT k FROM unnest($2::text[]) AS k WHERE EXISTS ("
-            " SELECT 1 FROM placements p WHERE p.backend = $1 AND"
-            " (p.backend_key = k OR k = ANY(p.segment_keys)))"
-            " OR EXISTS (SELECT 1 FROM multipart_parts mp WHERE mp.backend_key = k)",
-            backend,
-            keys,
-        )
-        return {r["k"] for r in records}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -18,6 +19,7 @@ import yaml
 from tests.servers import LOOPBACK, free_port
 
 REPO = Path(__file__).resolve().parent.parent
+CONFIG_FILE = "skybridge.yaml"
 
 
 @dataclass
@@ -53,7 +55,7 @@ class GatewayProcess:
         config.setdefault("data_dir", str(self.workdir / "data"))
         # Many gateways share the test PostgreSQL for a whole session: keep their pools small.
         config.setdefault("database", {"pool_min": 1, "pool_max": 6})
-        path = self.workdir / "skybridge.yaml"
+        path = self.workdir / CONFIG_FILE
         path.write_text(yaml.safe_dump(config))
         return path
 
@@ -96,6 +98,24 @@ class GatewayProcess:
         except OSError:
             return False
         return True
+
+    def cli(self, *args: str, timeout_s: float = 300) -> tuple[int, dict[str, Any]]:
+        """Run ``skybridge ARGS`` on this gateway's config and database: (exit code, JSON)."""
+        done = subprocess.run(
+            [sys.executable, "-m", "gateway", *args, "--config", str(self.workdir / CONFIG_FILE)],
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
+            env={
+                **os.environ,
+                "PYTHONPATH": str(REPO),
+                "SKYBRIDGE_DATABASE_URL": self.database_url,
+            },
+        )
+        assert done.stdout.strip(), done.stderr
+        report: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+        return done.returncode, report
 
     def log_tail(self, lines: int = 40) -> str:
         if not self.log_path.exists():

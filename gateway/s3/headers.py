@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl, quote, unquote
 from multidict import CIMultiDictProxy
 
 from gateway import checksums
-from gateway.errors import InvalidArgument, InvalidRequest, InvalidStorageClass
+from gateway.errors import InvalidArgument, InvalidStorageClass
 from gateway.services.context import ByteRange, Conditions
 from gateway.services.objects import ObjectAttributes
 from metadata.models import VersionRow
@@ -207,8 +207,3 @@ def reject_unknown_encoding(value: str | None) -> None:
         raise InvalidArgument(
             "Invalid Encoding Method specified in Request", ArgumentName="encoding-type"
         )
-
-
-def require(condition: bool, message: str) -> None:
-    if not condition:
-        raise InvalidRequest(message)

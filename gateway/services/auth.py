@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import time
-
 from gateway.errors import InvalidAccessKeyId
+from gateway.services.cache import TtlCache
 from metadata.access_keys import AccessKeyRepo
 from metadata.models import AccessKeyRow
 
@@ -17,18 +16,15 @@ class AuthService:
         self._keys = keys
         # Secrets change rarely; a short per-process cache saves a query on most requests,
         # and bounds how long a deleted key keeps working on a node.
-        self._cache: dict[str, tuple[float, AccessKeyRow]] = {}
+        self._cache: TtlCache[AccessKeyRow] = TtlCache(KEY_CACHE_TTL_S, KEY_CACHE_ENTRIES)
 
     async def access_key(self, access_key_id: str) -> AccessKeyRow:
-        now = time.monotonic()
         cached = self._cache.get(access_key_id)
-        if cached is not None and now - cached[0] < KEY_CACHE_TTL_S:
-            return cached[1]
+        if cached is not None:
+            return cached
         row = await self._keys.get(access_key_id)
         if row is None:
-            self._cache.pop(access_key_id, None)
+            self._cache.forget(access_key_id)
             raise InvalidAccessKeyId(AWSAccessKeyId=access_key_id)
-        if len(self._cache) >= KEY_CACHE_ENTRIES:
-            self._cache.clear()
-        self._cache[access_key_id] = (now, row)
+        self._cache.put(access_key_id, row)
         return row

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -16,10 +15,13 @@ from gateway.errors import (
     InvalidBucketName,
     NoSuchBucket,
 )
+from gateway.services.cache import TtlCache
 from gateway.services.context import RequestContext
+from gateway.services.objects import check_tags
 from metadata.buckets import BucketRepo
 from metadata.models import BucketRow
 
+MAX_BUCKET_TAGS = 50
 BUCKET_CACHE_TTL_S = 1.0
 BUCKET_CACHE_ENTRIES = 10_000
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -63,27 +65,24 @@ class BucketService:
         self._policy_for_location = policy_for_location
         # Every request resolves its bucket; bucket settings change rarely and S3 itself
         # propagates them eventually. Local changes drop the entry at once.
-        self._cache: dict[str, tuple[float, BucketRow]] = {}
+        self._cache: TtlCache[BucketRow] = TtlCache(BUCKET_CACHE_TTL_S, BUCKET_CACHE_ENTRIES)
 
     async def list_owned(self, ctx: RequestContext) -> list[BucketRow]:
         return await self._buckets.list_for_tenant(ctx.tenant)
 
     async def _get(self, name: str) -> BucketRow | None:
-        now = time.monotonic()
         cached = self._cache.get(name)
-        if cached is not None and now - cached[0] < BUCKET_CACHE_TTL_S:
-            return cached[1]
+        if cached is not None:
+            return cached
         bucket = await self._buckets.get(name)
         if bucket is None:
-            self._cache.pop(name, None)
+            self._cache.forget(name)
         else:
-            if len(self._cache) >= BUCKET_CACHE_ENTRIES:
-                self._cache.clear()
-            self._cache[name] = (now, bucket)
+            self._cache.put(name, bucket)
         return bucket
 
     def _forget(self, bucket: BucketRow | str) -> None:
-        self._cache.pop(bucket if isinstance(bucket, str) else bucket.name, None)
+        self._cache.forget(bucket if isinstance(bucket, str) else bucket.name)
 
     async def resolve(self, ctx: RequestContext, name: str) -> BucketRow:
         """The bucket, if it exists and the caller may use it."""
@@ -123,6 +122,8 @@ class BucketService:
         self._forget(bucket)
 
     async def set_tags(self, bucket: BucketRow, tags: dict[str, str] | None) -> None:
+        if tags is not None:
+            check_tags(tags, MAX_BUCKET_TAGS, "Bucket")
         await self._buckets.set_tags(bucket.id, tags)
         self._forget(bucket)
 

@@ -125,9 +125,9 @@ def check_attributes(attributes: ObjectAttributes) -> None:
     check_tags(attributes.tags)
 
 
-def check_tags(tags: dict[str, str]) -> None:
-    if len(tags) > MAX_TAGS:
-        raise InvalidTag("Object tags cannot be greater than 10")
+def check_tags(tags: dict[str, str], max_tags: int = MAX_TAGS, what: str = "Object") -> None:
+    if len(tags) > max_tags:
+        raise InvalidTag(f"{what} tags cannot be greater than {max_tags}")
     for key, value in tags.items():
         if not key or len(key) > 128 or len(value) > 256:
             raise InvalidTag("The TagKey or TagValue you have provided is invalid")

@@ -51,7 +51,7 @@ async def open_range(
     next one, so the client never sees it. After the first byte, errors propagate.
     """
     if end < start:
-        return _chain(b"", _empty())
+        return _empty()
     segments = version.part_sizes or [version.size_bytes]
     last_error: Exception | None = None
     for placement in version.placements:

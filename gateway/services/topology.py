@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 
-from gateway.errors import InvalidLocationConstraint, ServiceUnavailable
+from gateway.errors import ServiceUnavailable
 from gateway.links.routing import LinkedBackend
 from gateway.placement import engine
 from gateway.placement.model import (
@@ -124,11 +124,6 @@ class TopologyService:
             return location
         return None
 
-    def check_location(self, location: str | None, region: str) -> None:
-        if location is not None and location not in self._policies and not _is_region(location):
-            raise InvalidLocationConstraint(LocationConstraint=location)
-        del region
-
     def plan(self, bucket: BucketRow, facts: ObjectFacts) -> WritePlan:
         try:
             return engine.choose(self.policy_for(bucket), facts, self.snapshot())
@@ -144,8 +139,3 @@ class TopologyService:
         names = engine.order_replicas([p.backend for p in placements], self.snapshot(), preference)
         rank = {name: i for i, name in enumerate(names)}
         return sorted((p for p in placements if p.backend in rank), key=lambda p: rank[p.backend])
-
-
-def _is_region(value: str) -> bool:
-    parts = value.split("-")
-    return len(parts) >= 3 and parts[-1].isdigit() and all(p.isalnum() for p in parts)

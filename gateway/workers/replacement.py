@@ -16,7 +16,14 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from gateway.placement import engine
-from gateway.placement.model import ObjectFacts, PlacementError, ReadPreference, Topology
+from gateway.placement.model import (
+    ObjectFacts,
+    PlacementError,
+    PlacementPolicy,
+    ReadPreference,
+    Topology,
+    WritePlan,
+)
 from gateway.placement.replacement import Move, counted, reconcile
 from gateway.services.topology import TopologyService
 from metadata.ledger import LedgerEntry, LedgerRepo
@@ -83,17 +90,33 @@ class ReplacementWorker:
             await self._ledger.save_cursor(WORKER, 0)
         return report
 
-    def _move(self, entry: LedgerEntry, topology: Topology) -> Move | None:
+    @property
+    def topology(self) -> TopologyService:
+        return self._topology
+
+    def _facts(self, entry: LedgerEntry) -> tuple[PlacementPolicy, ObjectFacts]:
         policy = self._topology.policy_named(entry.placement_policy)
         facts = ObjectFacts(
             entry.bucket, entry.key, entry.size_bytes, entry.storage_class, entry.tags
         )
+        return policy, facts
+
+    def wanted(self, entry: LedgerEntry) -> int | None:
+        """How many replicas the version's rule asks for (None: no rule matches)."""
         try:
-            rule = engine.matching_rule(policy, facts)
-            plan = engine.choose(policy, facts, topology)
+            return len(engine.matching_rule(*self._facts(entry)).replicas)
         except PlacementError:
             return None
-        return reconcile(entry.backends, entry.queued, plan, len(rule.replicas), topology)
+
+    def _move(self, entry: LedgerEntry, topology: Topology) -> Move | None:
+        wanted = self.wanted(entry)
+        try:
+            plan: WritePlan = engine.choose(*self._facts(entry), topology)
+        except PlacementError:
+            return None
+        if wanted is None:
+            return None
+        return reconcile(entry.backends, entry.queued, plan, wanted, topology)
 
     async def _reconcile(
         self, entry: LedgerEntry, topology: Topology, report: ReplacementReport, dry_run: bool

@@ -4,11 +4,8 @@ Quotas are set with ``skybridge quota`` (the admin API is issue #7)."""
 
 from __future__ import annotations
 
-import json
 import os
 import random
-import subprocess
-import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import client_for, gateway_config
-from tests.gateway_process import REPO, GatewayProcess
+from tests.gateway_process import GatewayProcess
 from tests.servers import random_name
 
 MIB = 1 << 20
@@ -27,14 +24,7 @@ PART = 5 * MIB
 
 
 def _cli(gateway: GatewayProcess, *args: str) -> tuple[int, dict[str, Any]]:
-    config = str(gateway.workdir / "skybridge.yaml")
-    done = subprocess.run(
-        [sys.executable, "-m", "gateway", *args, "--config", config],
-        capture_output=True, text=True, timeout=120, check=False,
-        env={**os.environ, "PYTHONPATH": str(REPO), "SKYBRIDGE_DATABASE_URL": gateway.database_url},
-    )  # fmt: skip
-    assert done.stdout.strip(), done.stderr
-    return done.returncode, json.loads(done.stdout.strip().splitlines()[-1])
+    return gateway.cli(*args)
 
 
 def _bucket_usage(gateway: GatewayProcess, bucket_id: str) -> dict[str, Any]:

@@ -4,10 +4,6 @@ tenant succeeds. (Bucket policies that open access across tenants are not built 
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,21 +14,14 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.conftest import gateway_config
-from tests.gateway_process import REPO, GatewayProcess
+from tests.gateway_process import GatewayProcess
 from tests.placement.conftest import poll
 from tests.servers import random_name
 
-CONFIG = "skybridge.yaml"
-
 
 def _cli(gateway: GatewayProcess, *args: str) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-m", "gateway", *args, "--config", str(gateway.workdir / CONFIG)],
-        capture_output=True, text=True, timeout=120, check=False,
-        env={**os.environ, "PYTHONPATH": str(REPO), "SKYBRIDGE_DATABASE_URL": gateway.database_url},
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    code, result = gateway.cli(*args)
+    assert code == 0, result
     return result
 
 

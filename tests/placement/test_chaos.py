@@ -12,11 +12,8 @@ orphaned, and every acknowledged object and version reads back with its checksum
 from __future__ import annotations
 
 import io
-import json
 import os
 import random
-import subprocess
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -26,7 +23,7 @@ import pytest
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
-from tests.gateway_process import REPO, GatewayProcess
+from tests.gateway_process import GatewayProcess
 from tests.placement.conftest import Cluster, Ledger, Topology, md5, poll
 from tests.servers import random_name
 
@@ -49,7 +46,6 @@ LINK_EVENT_P = 0.15
 IMPAIRED_OPS = (1, 8)
 HUNG_OPS = (1, 2)
 DRAIN_TIMEOUT_S = 60.0
-CONFIG = "skybridge.yaml"
 
 Key = tuple[str, str]  # (bucket, key)
 
@@ -349,14 +345,8 @@ def _read_md5(s3: Any, bucket: str, key: str) -> str | None:
 
 
 def _cli(gateway: GatewayProcess, *args: str) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-m", "gateway", *args, "--config", str(gateway.workdir / CONFIG)],
-        capture_output=True, text=True, timeout=300, check=False,
-        env={**os.environ, "PYTHONPATH": str(REPO), "SKYBRIDGE_DATABASE_URL": gateway.database_url},
-    )  # fmt: skip
-    assert done.stdout.strip(), done.stderr
-    report: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    report["exit_code"] = done.returncode
+    code, report = gateway.cli(*args)
+    report["exit_code"] = code
     return report
 
 

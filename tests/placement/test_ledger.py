@@ -3,29 +3,19 @@ that live only on one backend, and bytes per backend."""
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from collections.abc import Callable
 from typing import Any
 
 from tests.conftest import client_for
-from tests.gateway_process import REPO, GatewayProcess
+from tests.gateway_process import GatewayProcess
 from tests.placement.conftest import Topology, poll
 from tests.servers import random_name
 
-CFG = "skybridge.yaml"
-
 
 def _ledger(gateway: GatewayProcess, *args: str) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-m", "gateway", "ledger", *args, "--config", str(gateway.workdir / CFG)],
-        capture_output=True, text=True, timeout=120, check=False,
-        env={**os.environ, "PYTHONPATH": str(REPO), "SKYBRIDGE_DATABASE_URL": gateway.database_url},
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    code, result = gateway.cli("ledger", *args)
+    assert code == 0, result
     return result
 
 

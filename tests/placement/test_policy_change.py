@@ -5,28 +5,18 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from tests.conftest import client_for
-from tests.gateway_process import REPO, GatewayProcess
+from tests.gateway_process import GatewayProcess
 from tests.placement.conftest import Ledger, Topology, md5, poll
 from tests.servers import random_name
 
-CFG = "skybridge.yaml"
-
 
 def _cli(gateway: GatewayProcess, *args: str) -> tuple[int, dict[str, Any]]:
-    done = subprocess.run(
-        [sys.executable, "-m", "gateway", *args, "--config", str(gateway.workdir / CFG)],
-        capture_output=True, text=True, timeout=120, check=False,
-        env={**os.environ, "PYTHONPATH": str(REPO), "SKYBRIDGE_DATABASE_URL": gateway.database_url},
-    )  # fmt: skip
-    assert done.stdout.strip(), done.stderr
-    return done.returncode, json.loads(done.stdout.strip().splitlines()[-1])
+    return gateway.cli(*args)
 
 
 def _write(tmp_path: Path, name: str, document: dict[str, Any]) -> str:

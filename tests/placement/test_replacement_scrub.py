@@ -3,22 +3,18 @@ scrub half of acceptance 7 (missing and corrupt replicas found and repaired, orp
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from tests.conftest import client_for
-from tests.gateway_process import REPO, GatewayProcess
+from tests.gateway_process import GatewayProcess
 from tests.placement.conftest import Ledger, Topology, md5, poll
 from tests.servers import random_name
 
 SIZES = [0, 1, 4096, 65_536, 300_000, 1 << 20]
-CONFIG = "skybridge.yaml"
 
 
 def selector_policy() -> dict[str, Any]:
@@ -37,13 +33,7 @@ def selector_policy() -> dict[str, Any]:
 
 
 def _cli(gateway: GatewayProcess, *args: str) -> tuple[int, dict[str, Any]]:
-    done = subprocess.run(
-        [sys.executable, "-m", "gateway", *args, "--config", str(gateway.workdir / CONFIG)],
-        capture_output=True, text=True, timeout=300, check=False,
-        env={**os.environ, "PYTHONPATH": str(REPO), "SKYBRIDGE_DATABASE_URL": gateway.database_url},
-    )  # fmt: skip
-    assert done.stdout.strip(), done.stderr
-    return done.returncode, json.loads(done.stdout.strip().splitlines()[-1])
+    return gateway.cli(*args)
 
 
 def _placed(ledger: Ledger) -> dict[int, set[str]]:

@@ -16,7 +16,6 @@ from gateway.errors import (
 from gateway.s3 import xml
 from gateway.s3.body import read_small_body
 from gateway.s3.call import S3Call, empty_response, xml_response
-from gateway.services.objects import check_tags
 
 MAX_CONFIG_BYTES = 64 * 1024
 CORS_METHODS = frozenset({"GET", "PUT", "POST", "DELETE", "HEAD"})
@@ -113,9 +112,6 @@ async def get_bucket_tagging(call: S3Call) -> web.StreamResponse:
 
 async def put_bucket_tagging(call: S3Call) -> web.StreamResponse:
     tags = parse_tag_set(await _document(call, "Tagging"))
-    if len(tags) > 50:
-        raise InvalidTag("Bucket tag count cannot be greater than 50")
-    check_tags({} if len(tags) > 10 else tags)
     await call.services.buckets.set_tags(call.bucket, tags)
     return empty_response(204)
 
