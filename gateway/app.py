@@ -26,12 +26,14 @@ from gateway.services.objects import ObjectService
 from gateway.services.replicas import ReplicaWriter
 from gateway.services.topology import TopologyService
 from gateway.topology_setup import link_infos
+from gateway.workers.control import WorkerControl
 from gateway.workers.gc import GcWorker
 from gateway.workers.probes import LinkProber
 from gateway.workers.replacement import ReplacementWorker
 from gateway.workers.replication import ReplicationWorker
 from metadata import db
 from metadata.access_keys import AccessKeyRepo
+from metadata.admin import WorkerControlRepo
 from metadata.buckets import BucketRepo
 from metadata.deletions import DeletionRepo
 from metadata.ledger import LedgerRepo
@@ -148,6 +150,44 @@ async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
             await task
 
 
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    """What one serving process holds while it runs; the admin listener reads it."""
+
+    config: GatewayConfig
+    pool: asyncpg.Pool
+    services: Services
+    workers: Workers
+    control: WorkerControl
+    linked: dict[str, LinkedBackend]
+
+
+RUNTIME = web.AppKey("runtime", Runtime)
+
+
+def _start_workers(runtime: Runtime) -> list[asyncio.Task[None]]:
+    config, workers, control = runtime.config, runtime.workers, runtime.control
+    loops = [
+        control.run("gc", config.gc.interval_s, workers.gc.run_pass),
+        control.run("replication", config.replication.interval_s, workers.replication.drain),
+        control.run("topology", TOPOLOGY_REFRESH_S, workers.topology.refresh, sleep_first=True),
+        control.run(
+            "replacement",
+            config.replication.replacement_interval_s,
+            workers.replacement.scheduled_pass,
+            sleep_first=True,
+        ),
+    ]
+    if config.replication.probe_interval_s > 0:
+        prober = LinkProber(runtime.linked)
+        loops.append(
+            control.run(
+                "probes", config.replication.probe_interval_s, prober.probe_all, sleep_first=True
+            )
+        )
+    return [asyncio.create_task(loop) for loop in loops]
+
+
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     assert config.database_url is not None, "the caller starts the embedded database"
@@ -164,19 +204,10 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         await workers.topology.refresh()
         app[dispatch.SERVICES] = services
         app[GC] = workers.gc
-        tasks = [
-            asyncio.create_task(workers.gc.run_forever(config.gc.interval_s)),
-            asyncio.create_task(workers.replication.run_forever(config.replication.interval_s)),
-            asyncio.create_task(workers.topology.run_forever(TOPOLOGY_REFRESH_S)),
-            asyncio.create_task(
-                workers.replacement.run_forever(config.replication.replacement_interval_s)
-            ),
-        ]
-        if config.replication.probe_interval_s > 0:
-            prober = LinkProber(linked)
-            tasks.append(
-                asyncio.create_task(prober.run_forever(config.replication.probe_interval_s))
-            )
+        control = WorkerControl(WorkerControlRepo(pool))
+        runtime = Runtime(config, pool, services, workers, control, linked)
+        app[RUNTIME] = runtime
+        tasks = _start_workers(runtime)
         yield
         await _cancel(tasks)
     finally:

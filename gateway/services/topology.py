@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 
@@ -69,14 +68,6 @@ class TopologyService:
             except ValueError:
                 log.exception("stored placement policy %s v%s is invalid", row.name, row.version)
         self._policies = policies
-
-    async def run_forever(self, interval_s: float) -> None:
-        while True:
-            await asyncio.sleep(interval_s)
-            try:
-                await self.refresh()
-            except Exception:
-                log.exception("topology refresh failed")
 
     def snapshot(self) -> Topology:
         return Topology(self._local_site, dict(self._backends), tuple(self._live_links()))

@@ -6,7 +6,6 @@ and reaping a version locks its row.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -101,13 +100,6 @@ class GcWorker:
             if report.reaped_versions == 0 and report.deleted_objects == 0:
                 return total
 
-    async def run_forever(self, interval_s: float) -> None:
-        while True:
-            try:
-                await self.sweep_backends()
-                await self.run_until_idle()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("gc pass failed; retrying in %.0f s", interval_s)
-            await asyncio.sleep(interval_s)
+    async def run_pass(self) -> None:
+        await self.sweep_backends()
+        await self.run_until_idle()

@@ -24,13 +24,3 @@ class LinkProber:
         if down:
             log.warning("links failing their probe: %s", ", ".join(down))
         return states
-
-    async def run_forever(self, interval_s: float) -> None:
-        while True:
-            await asyncio.sleep(interval_s)
-            try:
-                await self.probe_all()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("link probes failed")

@@ -8,7 +8,6 @@ advisory lock); a pass is resumable from the cursor it saves.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
@@ -149,14 +148,7 @@ class ReplacementWorker:
                 report.egress_per_link[_link_name(topology, sources[0])] += entry.size_bytes
             report.egress_per_link[_link_name(topology, target)] += entry.size_bytes
 
-    async def run_forever(self, interval_s: float) -> None:
-        while True:
-            await asyncio.sleep(interval_s)
-            try:
-                report = await self.run_pass(dry_run=False)
-                if report and (report.copies or report.retirements):
-                    log.info("re-placement pass: %s", report.as_dict())
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("re-placement pass failed")
+    async def scheduled_pass(self) -> None:
+        report = await self.run_pass(dry_run=False)
+        if report and (report.copies or report.retirements):
+            log.info("re-placement pass: %s", report.as_dict())

@@ -76,16 +76,10 @@ class ReplicationWorker:
         await asyncio.gather(*(self._process(task) for task in tasks))
         return len(tasks)
 
-    async def run_forever(self, interval_s: float) -> None:
-        while True:
-            try:
-                while await self.run_once():
-                    pass
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("replication pass failed")
-            await asyncio.sleep(interval_s)
+    async def drain(self) -> None:
+        """Work through every task that is due."""
+        while await self.run_once():
+            pass
 
     async def _process(self, task: ReplicationTask) -> None:
         version = await self._objects.get_by_pk(task.version_pk)
