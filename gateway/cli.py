@@ -14,6 +14,7 @@ import socket
 import ssl
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -21,13 +22,16 @@ import uvloop
 from aiohttp import web
 
 from gateway import maintenance
+from gateway.admin.app import create_admin_app
 from gateway.app import RootKey, create_app, ensure_root_key
 from gateway.config import GatewayConfig, load, with_database
 from gateway.embedded_pg import embedded_database
 from gateway.s3 import dispatch
+from gateway.services.admin_auth import new_token
 from metadata import db
 
 log = logging.getLogger("skybridge")
+ADMIN_TOKEN_FILE = "admin-token"
 T = TypeVar("T")
 
 
@@ -103,16 +107,29 @@ def _ssl_context(config: GatewayConfig) -> ssl.SSLContext | None:
     return context
 
 
-def _bind(config: GatewayConfig) -> socket.socket:
-    sock = socket.socket(socket.AF_INET6 if ":" in config.server.host else socket.AF_INET)
+def _bind(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((config.server.host, config.server.port))
+    sock.bind((host, port))
     sock.listen(1024)
     sock.set_inheritable(True)
     return sock
 
 
-async def _serve(config: GatewayConfig, sock: socket.socket) -> None:
+@dataclass(frozen=True, slots=True)
+class Listeners:
+    s3: socket.socket
+    admin: socket.socket | None
+
+
+async def _start_admin(app: web.Application, sock: socket.socket) -> web.AppRunner:
+    runner = web.AppRunner(create_admin_app(app), handle_signals=False, access_log=None)
+    await runner.setup()
+    await web.SockSite(runner, sock).start()
+    return runner
+
+
+async def _serve(config: GatewayConfig, listeners: Listeners) -> None:
     app = create_app(config)
     runner = web.AppRunner(
         app,
@@ -121,8 +138,9 @@ async def _serve(config: GatewayConfig, sock: socket.socket) -> None:
         shutdown_timeout=config.server.shutdown_timeout_s,
     )
     await runner.setup()
-    site = web.SockSite(runner, sock, ssl_context=_ssl_context(config))
+    site = web.SockSite(runner, listeners.s3, ssl_context=_ssl_context(config))
     await site.start()
+    admin = None if listeners.admin is None else await _start_admin(app, listeners.admin)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     # SIGTERM may reach a worker twice (from the process group and from the parent):
@@ -137,10 +155,12 @@ async def _serve(config: GatewayConfig, sock: socket.socket) -> None:
     log.info("draining %d in-flight request(s)", inflight.count)
     if not await inflight.wait_idle(config.server.shutdown_timeout_s):
         log.warning("%d request(s) still running after the drain timeout", inflight.count)
+    if admin is not None:
+        await admin.cleanup()
     await runner.cleanup()
 
 
-def _serve_process(config: GatewayConfig, sock: socket.socket) -> None:
+def _serve_process(config: GatewayConfig, sock: Listeners) -> None:
     """One worker: its own event loop, pool and app on the shared listening socket."""
     loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)
@@ -150,7 +170,10 @@ def _serve_process(config: GatewayConfig, sock: socket.socket) -> None:
         loop.close()
 
 
-def _announce(config: GatewayConfig, key: RootKey, workers: int, embedded: bool) -> None:
+def _announce(
+    config: GatewayConfig, key: RootKey, workers: int, embedded: bool, *, show_admin_token: bool
+) -> None:
+    admin = config.admin
     scheme = "https" if config.server.tls else "http"
     lines = [
         f"Skybridge listening on {scheme}://{config.server.host}:{config.server.port}"
@@ -160,11 +183,19 @@ def _announce(config: GatewayConfig, key: RootKey, workers: int, embedded: bool)
         f"  access key: {key.access_key}",
         f"  secret key: {key.secret_key}",
     ]
+    if admin.enabled:
+        lines.append(f"  admin API:  http://{admin.host}:{admin.port}/admin/v1/ (console at /)")
+        shown = admin.token if show_admin_token else "(from the configuration)"
+        lines.append(f"  admin token: {shown}")
     print("\n".join(lines), flush=True)
 
 
 def _run_workers(config: GatewayConfig, workers: int) -> None:
-    sock = _bind(config)
+    admin = config.admin
+    sock = Listeners(
+        _bind(config.server.host, config.server.port),
+        _bind(admin.host, admin.port) if admin.enabled else None,
+    )
     if workers == 1:
         _serve_process(config, sock)
         return
@@ -185,6 +216,19 @@ def _run_workers(config: GatewayConfig, workers: int) -> None:
         child.join()
 
 
+def _with_admin_token(config: GatewayConfig) -> GatewayConfig:
+    """Without a configured admin token, the one kept in the data directory (made once)."""
+    if config.admin.token or not config.admin.enabled:
+        return config
+    path = config.data_dir / ADMIN_TOKEN_FILE
+    if not path.exists():
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(new_token() + "\n")
+    return replace(config, admin=replace(config.admin, token=path.read_text().strip()))
+
+
 def serve(config_path: Path | None, workers: int | None) -> int:
     config = load(config_path)
     count = workers or config.server.workers
@@ -194,7 +238,9 @@ def serve(config_path: Path | None, workers: int | None) -> int:
             config.data_dir.mkdir(parents=True, exist_ok=True)
             config = with_database(config, stack.enter_context(embedded_database(config.data_dir)))
         key = asyncio.run(_prepare(config))
-        _announce(config, key, count, embedded)
+        configured_token = config.admin.token is not None
+        config = _with_admin_token(config)
+        _announce(config, key, count, embedded, show_admin_token=not configured_token)
         _run_workers(config, count)
     return 0
 

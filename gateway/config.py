@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 DEFAULT_PORT = 9000
+DEFAULT_ADMIN_PORT = 9001
 DEFAULT_REGION = "us-east-1"
 
 
@@ -89,6 +90,17 @@ class ReplicationConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class AdminConfig:
+    """The admin listener. Without a configured token, ``serve`` makes one and keeps it in
+    the data directory."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_ADMIN_PORT
+    token: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class GcConfig:
     interval_s: float = 30.0
     # A pending version older than this belongs to a writer that died.
@@ -118,6 +130,7 @@ class GatewayConfig:
     placement_policies: tuple[dict[str, Any], ...] = ()
     default_policy: str = "default"
     replication: ReplicationConfig = field(default_factory=ReplicationConfig)
+    admin: AdminConfig = field(default_factory=AdminConfig)
     migrations_dir: Path = Path(__file__).resolve().parent.parent / "migrations"
 
     @property
@@ -191,6 +204,15 @@ def _server(raw: Mapping[str, Any]) -> ServerConfig:
     )
 
 
+def _admin(raw: Mapping[str, Any], env: Mapping[str, str]) -> AdminConfig:
+    return AdminConfig(
+        enabled=bool(raw.get("enabled", True)),
+        host=str(raw.get("host", "127.0.0.1")),
+        port=int(raw.get("port", DEFAULT_ADMIN_PORT)),
+        token=env.get("SKYBRIDGE_ADMIN_TOKEN") or _secret(raw, "token", env),
+    )
+
+
 def from_mapping(raw: Mapping[str, Any], env: Mapping[str, str]) -> GatewayConfig:
     data_dir = Path(env.get("SKYBRIDGE_DATA_DIR") or raw.get("data_dir") or "skybridge-data")
     database = raw.get("database") or {}
@@ -220,6 +242,7 @@ def from_mapping(raw: Mapping[str, Any], env: Mapping[str, str]) -> GatewayConfi
         placement_policies=tuple(raw.get("placement_policies") or ()),
         default_policy=str(raw.get("default_policy", "default")),
         replication=_replication(raw.get("replication") or {}),
+        admin=_admin(raw.get("admin") or {}, env),
     )
     return config
 

@@ -22,7 +22,6 @@ from gateway.embedded_pg import embedded_database
 from gateway.placement.engine import validate_policy
 from gateway.placement.model import PolicyError
 from gateway.placement.policy_io import policy_from_dict, policy_to_dict
-from gateway.placement.replacement import counted
 from gateway.services.topology import TopologyService
 from gateway.topology_setup import link_infos
 from gateway.workers.replacement import ReplacementWorker
@@ -121,26 +120,8 @@ async def ledger(
         rows2 = await repo.only_on(args.backend, args.limit)
         return {"versions": [{"bucket": b, "key": k, "version_id": v, "bytes": size}
                              for b, k, v, size in rows2]}  # fmt: skip
-    return {"versions": await _under_replicated(config, pool, args.limit)}
-
-
-async def _under_replicated(
-    config: GatewayConfig, pool: asyncpg.Pool, limit: int
-) -> list[dict[str, object]]:
-    """Versions with fewer counted replicas than their rule asks for."""
     worker = await _replacement(config, pool)
-    snapshot = worker.topology.snapshot()
-    repo, cursor = LedgerRepo(pool), 0
-    found: list[dict[str, object]] = []
-    while len(found) < limit and (page := await repo.page(cursor, 500)):
-        for entry in page:
-            wanted = worker.wanted(entry)
-            have = [b for b in entry.backends if counted(b, snapshot)]
-            if wanted is not None and len(have) < wanted:
-                found.append({"bucket": entry.bucket, "key": entry.key, "replicas": have,
-                              "wanted": wanted, "queued": entry.queued})  # fmt: skip
-        cursor = page[-1].version_pk
-    return found[:limit]
+    return {"versions": await worker.under_replicated(args.limit)}
 
 
 async def policy(

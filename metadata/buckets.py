@@ -32,6 +32,16 @@ class BucketRepo:
         )
         return [_row(r) for r in records]
 
+    async def list_all(self) -> list[BucketRow]:
+        records = await self._pool.fetch(f"SELECT {_COLUMNS} FROM buckets ORDER BY name")
+        return [_row(r) for r in records]
+
+    async def with_policy(self, policy: str) -> list[str]:
+        rows = await self._pool.fetch(
+            "SELECT name FROM buckets WHERE placement_policy = $1 ORDER BY name", policy
+        )
+        return [r["name"] for r in rows]
+
     async def create(
         self,
         name: str,

@@ -25,6 +25,21 @@ class LedgerEntry:
     queued: list[str]
 
 
+@dataclass(frozen=True, slots=True)
+class VersionPlacements:
+    """One version of one key and every placement row it has, whatever the state."""
+
+    version_pk: int
+    version_id: str
+    state: str
+    is_latest: bool
+    is_delete_marker: bool
+    size_bytes: int
+    etag: str
+    placements: list[dict[str, object]]
+    queued: list[str]
+
+
 class LedgerRepo:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
@@ -44,6 +59,27 @@ class LedgerRepo:
             limit,
         )
         return [LedgerEntry(*r) for r in rows]
+
+    async def placements_of(
+        self, bucket: str, key: str, version_id: str | None
+    ) -> list[VersionPlacements]:
+        """Every version of ``key`` (or the one asked for), newest first, with its replicas."""
+        rows = await self._pool.fetch(
+            "SELECT v.id, v.version_id, v.state, v.is_latest, v.is_delete_marker, v.size_bytes,"
+            " v.etag, coalesce((SELECT jsonb_agg(jsonb_build_object('backend', p.backend,"
+            "  'state', p.state, 'size_bytes', p.size_bytes, 'created_at', p.created_at,"
+            "  'verified_at', p.verified_at) ORDER BY p.backend)"
+            "  FROM placements p WHERE p.version_pk = v.id), '[]'::jsonb) AS placements,"
+            " coalesce((SELECT array_agg(q.target_backend ORDER BY q.target_backend)"
+            "  FROM replication_queue q WHERE q.version_pk = v.id), ARRAY[]::text[]) AS queued"
+            " FROM object_versions v JOIN buckets b ON b.id = v.bucket_id"
+            " WHERE b.name = $1 AND v.key = $2 AND ($3::text IS NULL OR v.version_id = $3)"
+            " ORDER BY v.id DESC LIMIT 1000",
+            bucket,
+            key,
+            version_id,
+        )
+        return [VersionPlacements(*r) for r in rows]
 
     async def cursor(self, worker: str) -> int:
         value: int | None = await self._pool.fetchval(

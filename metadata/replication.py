@@ -110,3 +110,72 @@ class ReplicationRepo:
     async def pending_count(self) -> int:
         count: int = await self._pool.fetchval("SELECT count(*) FROM replication_queue")
         return count
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    """The replication queue per target backend."""
+
+    target_backend: str
+    depth: int
+    bytes: int
+    failing: int
+    oldest_age_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class QueueFailure:
+    id: int
+    bucket: str
+    key: str
+    version_id: str
+    target_backend: str
+    attempts: int
+    last_error: str | None
+    next_attempt_in_s: float
+
+
+class ReplicationQueueRepo:
+    """What operators see of the queue, and what they may do to it."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def stats(self) -> list[QueueStats]:
+        rows = await self._pool.fetch(
+            "SELECT q.target_backend, count(*) AS depth,"
+            " coalesce(sum(v.size_bytes), 0)::bigint AS bytes,"
+            " count(*) FILTER (WHERE q.attempts > 0) AS failing,"
+            " extract(epoch FROM now() - min(q.created_at))::float8 AS oldest_age_s"
+            " FROM replication_queue q JOIN object_versions v ON v.id = q.version_pk"
+            " GROUP BY q.target_backend ORDER BY q.target_backend"
+        )
+        return [QueueStats(**dict(r)) for r in rows]
+
+    async def failures(self, limit: int) -> list[QueueFailure]:
+        rows = await self._pool.fetch(
+            "SELECT q.id, b.name AS bucket, v.key, v.version_id, q.target_backend, q.attempts,"
+            " q.last_error,"
+            " greatest(extract(epoch FROM q.not_before - now()), 0)::float8 AS next_attempt_in_s"
+            " FROM replication_queue q JOIN object_versions v ON v.id = q.version_pk"
+            " JOIN buckets b ON b.id = v.bucket_id WHERE q.attempts > 0"
+            " ORDER BY q.attempts DESC, q.id LIMIT $1",
+            limit,
+        )
+        return [QueueFailure(**dict(r)) for r in rows]
+
+    async def retry_now(self, backend: str | None) -> int:
+        """Make waiting tasks due at once; the count of tasks made due."""
+        status = await self._pool.execute(
+            "UPDATE replication_queue SET not_before = now()"
+            " WHERE not_before > now() AND ($1::text IS NULL OR target_backend = $1)",
+            backend,
+        )
+        return int(status.split()[-1])
+
+    async def purge(self, backend: str) -> int:
+        """Drop every task towards ``backend``; re-placement queues what is still needed."""
+        status = await self._pool.execute(
+            "DELETE FROM replication_queue WHERE target_backend = $1", backend
+        )
+        return int(status.split()[-1])

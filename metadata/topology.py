@@ -126,3 +126,50 @@ class TopologyRepo:
             " ORDER BY name, version DESC"
         )
         return [PolicyRow(**dict(r)) for r in rows]
+
+    async def sites(self) -> list[str]:
+        rows = await self._pool.fetch("SELECT name FROM sites ORDER BY name")
+        return [r["name"] for r in rows]
+
+    async def create_site(self, name: str) -> bool:
+        done = await self._pool.fetchval(
+            "INSERT INTO sites (name) VALUES ($1) ON CONFLICT DO NOTHING RETURNING name", name
+        )
+        return done is not None
+
+    async def delete_site(self, name: str) -> bool:
+        """Delete an unused site; raises ForeignKeyViolationError while backends or links
+        still name it."""
+        done = await self._pool.fetchval("DELETE FROM sites WHERE name = $1 RETURNING name", name)
+        return done is not None
+
+    async def update_backend(
+        self, name: str, state: str | None, tier: str | None, capacity: tuple[int | None] | None
+    ) -> BackendRow | None:
+        """Change what is given (``capacity`` is a 1-tuple so that None can clear it)."""
+        row = await self._pool.fetchrow(
+            "UPDATE backends SET state = coalesce($2, state), tier = coalesce($3, tier),"
+            " capacity_bytes = CASE WHEN $4 THEN $5 ELSE capacity_bytes END,"
+            " updated_at = now() WHERE name = $1"
+            " RETURNING name, site, driver, tier, state, capacity_bytes",
+            name,
+            state,
+            tier,
+            capacity is not None,
+            capacity[0] if capacity else None,
+        )
+        return BackendRow(**dict(row)) if row else None
+
+    async def policy_versions(self, name: str) -> list[PolicyRow]:
+        rows = await self._pool.fetch(
+            "SELECT name, version, document FROM placement_policies WHERE name = $1"
+            " ORDER BY version",
+            name,
+        )
+        return [PolicyRow(**dict(r)) for r in rows]
+
+    async def delete_policy(self, name: str) -> bool:
+        done = await self._pool.fetchval(
+            "DELETE FROM placement_policies WHERE name = $1 RETURNING name", name
+        )
+        return done is not None

@@ -32,6 +32,8 @@ class GatewayProcess:
     access_key: str = "SBTESTROOTKEY"
     secret_key: str = "sb-test-root-secret"
     port: int = field(default_factory=free_port)
+    admin_port: int = field(default_factory=free_port)
+    admin_token: str = "sbt_test-bootstrap-admin-token"
     extra_env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
 
@@ -44,6 +46,10 @@ class GatewayProcess:
         return f"{'https' if self.tls else 'http'}://{LOOPBACK}:{self.port}"
 
     @property
+    def admin_endpoint(self) -> str:
+        return f"http://{LOOPBACK}:{self.admin_port}"
+
+    @property
     def log_path(self) -> Path:
         return self.workdir / "gateway.log"
 
@@ -52,6 +58,12 @@ class GatewayProcess:
         server = dict(config.get("server", {}))
         server.update(host=LOOPBACK, port=self.port)
         config["server"] = server
+        config["admin"] = {
+            **config.get("admin", {}),
+            "host": LOOPBACK,
+            "port": self.admin_port,
+            "token": self.admin_token,
+        }
         config.setdefault("data_dir", str(self.workdir / "data"))
         # Many gateways share the test PostgreSQL for a whole session: keep their pools small.
         config.setdefault("database", {"pool_min": 1, "pool_max": 6})

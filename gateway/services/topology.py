@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Mapping, Sequence
 
@@ -68,6 +69,12 @@ class TopologyService:
             except ValueError:
                 log.exception("stored placement policy %s v%s is invalid", row.name, row.version)
         self._policies = policies
+
+    def with_policy(self, policy: PlacementPolicy) -> TopologyService:
+        """This view with ``policy`` in force: what a dry run of a new version plans with."""
+        candidate = copy.copy(self)
+        candidate._policies = {**self._policies, policy.name: policy}
+        return candidate
 
     def snapshot(self) -> Topology:
         return Topology(self._local_site, dict(self._backends), tuple(self._live_links()))

@@ -75,6 +75,25 @@ class ReplacementWorker:
             finally:
                 await con.execute("SELECT pg_advisory_unlock(hashtext('worker:' || $1))", WORKER)
 
+    async def dry_run(self) -> ReplacementReport:
+        """What a pass would move now. It changes nothing, so it needs no lock."""
+        return await self._pass(dry_run=True)
+
+    async def under_replicated(self, limit: int) -> list[dict[str, object]]:
+        """Versions with fewer counted replicas than their rule asks for."""
+        snapshot = self._topology.snapshot()
+        cursor = 0
+        found: list[dict[str, object]] = []
+        while len(found) < limit and (page := await self._ledger.page(cursor, PAGE)):
+            for entry in page:
+                wanted = self.wanted(entry)
+                have = [b for b in entry.backends if counted(b, snapshot)]
+                if wanted is not None and len(have) < wanted:
+                    found.append({"bucket": entry.bucket, "key": entry.key, "replicas": have,
+                                  "wanted": wanted, "queued": entry.queued})  # fmt: skip
+            cursor = page[-1].version_pk
+        return found[:limit]
+
     async def _pass(self, dry_run: bool) -> ReplacementReport:
         report = ReplacementReport()
         topology = self._topology.snapshot()

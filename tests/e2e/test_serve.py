@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import http.client
+import json
 import os
 import re
 import signal
@@ -11,6 +12,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -55,7 +58,7 @@ def zero_config(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], dict[st
     port = free_port()
     config = tmp_path / "port-only.yaml"
     # The only setting: a free port instead of 9000, so parallel runs cannot collide.
-    config.write_text(f"server: {{port: {port}}}\n")
+    config.write_text(f"server: {{port: {port}}}\nadmin: {{port: {free_port()}}}\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("SKYBRIDGE_")}
     env.update(SKYBRIDGE_DATA_DIR=str(tmp_path / "data"), PYTHONPATH=str(REPO))
     process = subprocess.Popen(
@@ -66,7 +69,7 @@ def zero_config(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], dict[st
     announced: dict[str, str] = {}
     assert process.stdout is not None
     deadline = time.monotonic() + 90
-    while "secret" not in announced and time.monotonic() < deadline:
+    while "admin_token" not in announced and time.monotonic() < deadline:
         line = process.stdout.readline()
         if not line:
             break
@@ -78,6 +81,10 @@ def zero_config(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], dict[st
             announced["access"] = m.group(1)
         if m := re.search(r"secret key: (\S+)", line):
             announced["secret"] = m.group(1)
+        if m := re.search(r"admin API: +(http\S+/admin/v1/)", line):
+            announced["admin"] = m.group(1)
+        if m := re.search(r"admin token: (\S+)", line):
+            announced["admin_token"] = m.group(1)
     yield process, announced
     os.killpg(process.pid, signal.SIGTERM)
     process.wait(60)
@@ -105,6 +112,17 @@ def test_zero_config_start_prints_a_working_endpoint_and_keys(
     assert (tmp_path / "data" / "postgres" / "PG_VERSION").exists()
     stored = [p for p in (tmp_path / "data" / "backends" / "local").rglob("*") if p.is_file()]
     assert [p.read_bytes() for p in stored] == [b"hello"]
+    # The admin listener answers with the token it made and printed, and with no other.
+    health = urllib.request.Request(
+        announced["admin"] + "health",
+        headers={"Authorization": f"Bearer {announced['admin_token']}"},
+    )
+    with urllib.request.urlopen(health, timeout=10) as answer:
+        assert json.loads(answer.read())["status"] == "ok"
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(announced["admin"] + "health", timeout=10)
+    refused.value.close()
+    assert refused.value.code == 401
 
 
 def test_workers_share_one_port_and_drain_on_sigterm(

@@ -1,0 +1,1 @@
+"""Admin API resources: each module declares its operations with their schemas."""
