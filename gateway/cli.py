@@ -22,6 +22,7 @@ import uvloop
 from aiohttp import web
 
 from gateway import maintenance
+from gateway.admin import cli as admin_cli
 from gateway.admin.app import create_admin_app
 from gateway.app import RootKey, create_app, ensure_root_key
 from gateway.config import GatewayConfig, load, with_database
@@ -38,6 +39,7 @@ T = TypeVar("T")
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="skybridge", description="Skybridge S3 gateway")
     sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("admin", help="the admin API's operations (skybridge admin --help)")
     serve = sub.add_parser("serve", help="run the gateway")
     serve.add_argument("--config", type=Path, default=None, help="YAML configuration file")
     serve.add_argument("--workers", type=int, default=None, help="processes on one port")
@@ -284,6 +286,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     # pgserver narrates every command it runs at INFO.
     logging.getLogger("pgserver").setLevel(logging.WARNING)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["admin"]:
+        # The admin commands are made from the API's operations: their own parser.
+        return admin_cli.main(argv[1:])
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return serve(args.config, args.workers)
