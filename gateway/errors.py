@@ -186,4 +186,13 @@ IllegalVersioningConfigurationException = _error(
 )
 
 
+MalformedACLError = _error(
+    "MalformedACLError",
+    400,
+    "The XML you provided was not well-formed or did not validate against our published schema.",
+)
+MalformedPolicy = _error(
+    "MalformedPolicy", 400, "Policies must be valid JSON and the first byte must be '{'"
+)
+NoSuchBucketPolicy = _error("NoSuchBucketPolicy", 404, "The bucket policy does not exist")
 QuotaExceeded = _error("QuotaExceeded", 403, "The write would exceed a quota.")

@@ -10,7 +10,7 @@ from metadata.models import BucketRow
 
 _COLUMNS = (
     "id, name, owner_access_key, location, backend, versioning, created_at, tags, cors,"
-    " placement_policy, tenant"
+    " placement_policy, tenant, acl, policy"
 )
 
 
@@ -50,11 +50,12 @@ class BucketRepo:
         backend: str,
         placement_policy: str | None = None,
         tenant: str = "root",
+        acl: str = "private",
     ) -> BucketRow | None:
         """Insert the bucket; ``None`` when the name is already taken."""
         record = await self._pool.fetchrow(
             "INSERT INTO buckets (name, owner_access_key, location, backend, placement_policy,"
-            f" tenant) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING"
+            f" tenant, acl) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (name) DO NOTHING"
             f" RETURNING {_COLUMNS}",
             name,
             owner_access_key,
@@ -62,6 +63,7 @@ class BucketRepo:
             backend,
             placement_policy,
             tenant,
+            acl,
         )
         return _row(record) if record else None
 
@@ -116,3 +118,11 @@ class BucketRepo:
 
     async def set_cors(self, bucket_id: int, rules: list[dict[str, Any]] | None) -> None:
         await self._pool.execute("UPDATE buckets SET cors = $2 WHERE id = $1", bucket_id, rules)
+
+    async def set_acl(self, bucket_id: int, acl: str) -> None:
+        await self._pool.execute("UPDATE buckets SET acl = $2 WHERE id = $1", bucket_id, acl)
+
+    async def set_access_policy(self, bucket_id: int, document: dict[str, Any] | None) -> None:
+        await self._pool.execute(
+            "UPDATE buckets SET policy = $2 WHERE id = $1", bucket_id, document
+        )

@@ -12,6 +12,8 @@ class AccessKeyRow:
     access_key_id: str
     secret_key: str
     tenant: str
+    user_name: str | None = None
+    status: str = "active"
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +30,9 @@ class BucketRow:
     placement_policy: str | None = None
     # Tenants own buckets: every access key of the tenant may use them.
     tenant: str = "root"
+    # A canned ACL, and the bucket policy document (both grant access to others).
+    acl: str = "private"
+    policy: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +69,7 @@ class VersionRow:
     part_checksums: list[str] | None
     created_at: datetime
     placements: list[PlacementRow] = field(default_factory=list)
+    acl: str = "private"
 
     @property
     def visible_version_id(self) -> str:
@@ -86,6 +92,7 @@ class NewVersion:
     # The synchronous targets; the same backend key is used on each.
     backends: tuple[str, ...]
     backend_key: str
+    acl: str = "private"
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +150,7 @@ class UploadRow:
     checksum_type: str | None
     owner_access_key: str
     initiated_at: datetime
+    acl: str = "private"
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from metadata.objects import commit_pending, insert_pending
 _UPLOAD_COLUMNS = (
     "id AS pk, upload_id, bucket_id, key, backend, state, content_type, headers,"
     " user_metadata, tags, storage_class, checksum_algorithm, checksum_type,"
-    " owner_access_key, initiated_at"
+    " owner_access_key, initiated_at, acl"
 )
 _PART_COLUMNS = (
     "part_number, size_bytes, etag, checksum_value, backend_key, created_at,"
@@ -28,8 +28,8 @@ class MultipartRepo:
         await self._pool.execute(
             "INSERT INTO multipart_uploads (upload_id, bucket_id, key, backend, state,"
             " content_type, headers, user_metadata, tags, storage_class, checksum_algorithm,"
-            " checksum_type, owner_access_key)"
-            " VALUES ($1, $2, $3, $4, 'open', $5, $6, $7, $8, $9, $10, $11, $12)",
+            " checksum_type, owner_access_key, acl)"
+            " VALUES ($1, $2, $3, $4, 'open', $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             upload.upload_id,
             upload.bucket_id,
             upload.key,
@@ -42,6 +42,7 @@ class MultipartRepo:
             upload.checksum_algorithm,
             upload.checksum_type,
             upload.owner_access_key,
+            upload.acl,
         )
 
     async def get_open(self, bucket_id: int, key: str, upload_id: str) -> UploadRow | None:

@@ -20,7 +20,8 @@ _VERSION_COLUMNS = (
     "id AS pk, seq, bucket_id, key, version_id, is_null_version, state, is_latest,"
     " is_delete_marker, size_bytes, etag, content_type, headers, user_metadata, tags,"
     " storage_class,"
-    " checksum_algorithm, checksum_type, checksum_value, part_sizes, part_checksums, created_at"
+    " checksum_algorithm, checksum_type, checksum_value, part_sizes, part_checksums, created_at,"
+    " acl"
 )
 
 
@@ -149,8 +150,8 @@ async def insert_pending(con: Conn, new: NewVersion, reserve_bytes: int = 0) -> 
     await usage.reserve(con, new.bucket_id, reserve_bytes, 1)
     pk: int = await con.fetchval(
         "INSERT INTO object_versions (bucket_id, key, version_id, is_null_version,"
-        " state, content_type, headers, user_metadata, tags, storage_class, reserved_bytes)"
-        " VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, $10) RETURNING id",
+        " state, content_type, headers, user_metadata, tags, storage_class, reserved_bytes, acl)"
+        " VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, $10, $11) RETURNING id",
         new.bucket_id,
         new.key,
         new.version_id,
@@ -161,6 +162,7 @@ async def insert_pending(con: Conn, new: NewVersion, reserve_bytes: int = 0) -> 
         new.tags,
         new.storage_class,
         reserve_bytes,
+        new.acl,
     )
     await con.executemany(
         "INSERT INTO placements (version_pk, backend, backend_key, state)"
@@ -290,6 +292,11 @@ class ObjectRepo:
         self._pool = pool
         # Readers still streaming a replaced version keep their bytes this long.
         self._delay_s = deletion_delay_s
+
+    async def set_acl(self, version_pk: int, acl: str) -> None:
+        await self._pool.execute(
+            "UPDATE object_versions SET acl = $2 WHERE id = $1", version_pk, acl
+        )
 
     async def begin_write(self, new: NewVersion, reserve_bytes: int = 0) -> int:
         """Record a pending version and its pending placements before any byte moves,

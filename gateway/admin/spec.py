@@ -33,8 +33,12 @@ def string(**extra: Any) -> Schema:
     return {"type": "string", "pattern": NO_NUL, **extra}
 
 
+# PostgreSQL's bigint: every admin integer is stored in one.
+INT64_MAX = 2**63 - 1
+
+
 def integer(minimum: int | None = 0, **extra: Any) -> Schema:
-    schema: Schema = {"type": "integer", **extra}
+    schema: Schema = {"type": "integer", "maximum": INT64_MAX, **extra}
     if minimum is not None:
         schema["minimum"] = minimum
     return schema

@@ -19,6 +19,26 @@ class Identity:
     signed: sigv4.SignedRequest
     signing_key: bytes
 
+    @property
+    def anonymous(self) -> bool:
+        return not self.key.access_key_id
+
+
+# A request with no signature at all: only bucket policies and ACLs can grant it anything.
+ANONYMOUS = Identity(
+    AccessKeyRow("", "", ""),
+    sigv4.SignedRequest(
+        credential=sigv4.Credential("", "", "", "s3"),
+        amz_date="",
+        signed_headers=(),
+        signature="",
+        payload_hash=sigv4.UNSIGNED_PAYLOAD,
+        presigned=False,
+        expires_s=None,
+    ),
+    b"",
+)
+
 
 def lowered_headers(request: web.Request) -> dict[str, str]:
     headers: dict[str, str] = {}
@@ -31,10 +51,13 @@ def lowered_headers(request: web.Request) -> dict[str, str]:
 def _parse(request: web.Request, headers: dict[str, str]) -> sigv4.SignedRequest:
     if "authorization" in headers:
         return sigv4.parse_authorization(headers["authorization"], headers)
-    if "X-Amz-Algorithm" in request.query or "X-Amz-Credential" in request.query:
-        return sigv4.parse_presigned(request.query)
-    # Anonymous access is never granted.
-    raise AccessDenied()
+    return sigv4.parse_presigned(request.query)
+
+
+def _is_anonymous(request: web.Request, headers: dict[str, str]) -> bool:
+    return "authorization" not in headers and not (
+        "X-Amz-Algorithm" in request.query or "X-Amz-Credential" in request.query
+    )
 
 
 def _is_presigned_v2(request: web.Request) -> bool:
@@ -80,6 +103,8 @@ async def authenticate(
     headers = lowered_headers(request)
     if "authorization" not in headers and _is_presigned_v2(request):
         return await _authenticate_v2(request, auth, headers, domain)
+    if _is_anonymous(request, headers):
+        return ANONYMOUS
     try:
         signed = _parse(request, headers)
         sigv4.check_freshness(signed, datetime.now(UTC))

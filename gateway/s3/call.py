@@ -9,6 +9,7 @@ from aiohttp import web
 from gateway.errors import InternalError
 from gateway.s3.auth import Identity
 from gateway.s3.router import Endpoint
+from gateway.services.access import Access
 from gateway.services.container import Services
 from gateway.services.context import RequestContext
 from metadata.models import BucketRow
@@ -22,6 +23,8 @@ class S3Call:
     identity: Identity
     ctx: RequestContext
     resolved_bucket: BucketRow | None
+    # How far the caller is granted on the bucket (see gateway/services/access.py).
+    access: Access = Access.GRANTED
 
     @property
     def bucket(self) -> BucketRow:

@@ -12,12 +12,14 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from gateway.errors import InternalError, S3Error
-from gateway.s3 import cors, xml
+from gateway.errors import AccessDenied, InternalError, S3Error
+from gateway.s3 import actions, cors, xml
 from gateway.s3.auth import Identity, authenticate
 from gateway.s3.call import S3Call
+from gateway.s3.handlers import access as access_handlers
 from gateway.s3.handlers import buckets, listing, multipart, objects
 from gateway.s3.router import BUCKETLESS, Endpoint, Op, route, split_target
+from gateway.services.access import Access
 from gateway.services.container import Services
 from gateway.services.context import RequestContext
 from metadata.models import BucketRow
@@ -56,6 +58,8 @@ SERVICES = web.AppKey("services", Services)
 INFLIGHT = web.AppKey("inflight", InFlight)
 DOMAIN = web.AppKey("domain", str)
 _REQUEST_ID = "skybridge.request_id"
+# Operations on many keys at once: each key is authorized on its own.
+PER_KEY = frozenset({Op.DeleteObjects})
 _IDENTITY = "skybridge.identity"
 _BUCKET = "skybridge.bucket"
 
@@ -92,6 +96,14 @@ HANDLERS: dict[Op, Handler] = {
     Op.CompleteMultipartUpload: multipart.complete_multipart_upload,
     Op.AbortMultipartUpload: multipart.abort_multipart_upload,
     Op.ListParts: multipart.list_parts,
+    Op.GetBucketPolicy: access_handlers.get_bucket_policy,
+    Op.PutBucketPolicy: access_handlers.put_bucket_policy,
+    Op.DeleteBucketPolicy: access_handlers.delete_bucket_policy,
+    Op.GetBucketPolicyStatus: access_handlers.get_bucket_policy_status,
+    Op.GetBucketAcl: access_handlers.get_bucket_acl,
+    Op.PutBucketAcl: access_handlers.put_bucket_acl,
+    Op.GetObjectAcl: access_handlers.get_object_acl,
+    Op.PutObjectAcl: access_handlers.put_object_acl,
 }
 
 
@@ -153,12 +165,28 @@ async def _dispatch(request: web.Request) -> web.StreamResponse:
         bucket = await services.buckets.lookup(endpoint.bucket or "")
         return cors.preflight(bucket, request)
     identity = await _identity(request, services)
-    ctx = RequestContext(identity.key.access_key_id, identity.key.tenant, request_id(request))
+    key = identity.key
+    ctx = RequestContext(
+        key.access_key_id, key.tenant, request_id(request), key.user_name, request.remote or ""
+    )
     bucket_row: BucketRow | None = None
-    if endpoint.op not in BUCKETLESS:
-        bucket_row = await services.buckets.resolve(ctx, endpoint.bucket or "")
-        request[_BUCKET] = bucket_row
-    call = S3Call(request, endpoint, services, identity, ctx, bucket_row)
+    access = Access.GRANTED
+    if endpoint.op in BUCKETLESS:
+        if identity.anonymous:
+            raise AccessDenied()
+    elif endpoint.op in PER_KEY:
+        # Authorized key by key in the handler.
+        bucket_row = await services.buckets.find(endpoint.bucket or "")
+    else:
+        bucket_row, access = await services.buckets.resolve(
+            ctx,
+            endpoint.bucket or "",
+            actions.action(endpoint.op, request.query),
+            endpoint.key,
+            request.query.get("prefix"),
+        )
+    request[_BUCKET] = bucket_row
+    call = S3Call(request, endpoint, services, identity, ctx, bucket_row, access)
     return await HANDLERS[endpoint.op](call)
 
 

@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl, quote, unquote
 from multidict import CIMultiDictProxy
 
 from gateway import checksums
-from gateway.errors import InvalidArgument, InvalidStorageClass
+from gateway.errors import InvalidArgument, InvalidStorageClass, NotImplementedError_
 from gateway.services.context import ByteRange, Conditions
 from gateway.services.objects import ObjectAttributes
 from metadata.models import VersionRow
@@ -110,7 +110,30 @@ def attributes(headers: CIMultiDictProxy[str]) -> ObjectAttributes:
         user_metadata=metadata,
         tags=tagging(headers.get("x-amz-tagging")),
         storage_class=storage_class,
+        acl=canned_acl(headers),
     )
+
+
+# The owner always has full control: these say nothing more than "private" does here.
+_OWNER_ONLY_ACLS = frozenset({"private", "bucket-owner-full-control", "bucket-owner-read"})
+_GRANT_HEADERS = ("x-amz-grant-read", "x-amz-grant-write", "x-amz-grant-read-acp",
+                  "x-amz-grant-write-acp", "x-amz-grant-full-control")  # fmt: skip
+
+
+def canned_acl(headers: Mapping[str, str], default: str = "private") -> str:
+    """The canned ACL of ``x-amz-acl``; explicit grants are not supported."""
+    if any(name in headers for name in _GRANT_HEADERS):
+        raise NotImplementedError_("Skybridge supports canned ACLs only, not x-amz-grant-*.")
+    value = headers.get("x-amz-acl")
+    if value is None:
+        return default
+    if value in _OWNER_ONLY_ACLS:
+        return "private"
+    if value in ("public-read", "public-read-write"):
+        return value
+    if value in ("authenticated-read", "aws-exec-read", "log-delivery-write"):
+        raise NotImplementedError_(f"The canned ACL {value} is not supported by Skybridge.")
+    raise InvalidArgument(None, ArgumentName="x-amz-acl", ArgumentValue=value)
 
 
 def copy_source(value: str) -> tuple[str, str, str | None]:

@@ -43,6 +43,14 @@ class Op(StrEnum):
     CompleteMultipartUpload = "CompleteMultipartUpload"
     AbortMultipartUpload = "AbortMultipartUpload"
     ListParts = "ListParts"
+    GetBucketPolicy = "GetBucketPolicy"
+    PutBucketPolicy = "PutBucketPolicy"
+    DeleteBucketPolicy = "DeleteBucketPolicy"
+    GetBucketPolicyStatus = "GetBucketPolicyStatus"
+    GetBucketAcl = "GetBucketAcl"
+    PutBucketAcl = "PutBucketAcl"
+    GetObjectAcl = "GetObjectAcl"
+    PutObjectAcl = "PutObjectAcl"
     Preflight = "Preflight"
 
 
@@ -52,14 +60,14 @@ BUCKETLESS = frozenset({Op.ListBuckets, Op.CreateBucket, Op.Preflight})
 # Sub-resources S3 has that Skybridge does not implement (yet): answered NotImplemented.
 _UNSUPPORTED_BUCKET = frozenset(
     {
-        "acl", "policy", "policyStatus", "lifecycle", "encryption", "website", "logging",
+        "lifecycle", "encryption", "website", "logging",
         "notification", "replication", "object-lock", "ownershipControls",
         "publicAccessBlock", "accelerate", "requestPayment", "analytics", "metrics",
         "inventory", "intelligent-tiering", "metadataTable", "session",
     }
 )  # fmt: skip
 _UNSUPPORTED_OBJECT = frozenset(
-    {"acl", "retention", "legal-hold", "attributes", "torrent", "restore", "select", "renameObject"}
+    {"retention", "legal-hold", "attributes", "torrent", "restore", "select", "renameObject"}
 )
 
 
@@ -114,6 +122,12 @@ _BUCKET_SUBRESOURCES: dict[tuple[str, str], Op] = {
     ("GET", "versions"): Op.ListObjectVersions,
     ("GET", "uploads"): Op.ListMultipartUploads,
     ("POST", "delete"): Op.DeleteObjects,
+    ("GET", "policy"): Op.GetBucketPolicy,
+    ("PUT", "policy"): Op.PutBucketPolicy,
+    ("DELETE", "policy"): Op.DeleteBucketPolicy,
+    ("GET", "policyStatus"): Op.GetBucketPolicyStatus,
+    ("GET", "acl"): Op.GetBucketAcl,
+    ("PUT", "acl"): Op.PutBucketAcl,
 }
 
 _BUCKET_PLAIN: dict[str, Op] = {
@@ -143,6 +157,8 @@ def _object_op(method: str, query: Mapping[str, str], copy_source: bool) -> Op:
         tag_op = tagging.get(method) or (Op.DeleteObjectTagging if method == "DELETE" else None)
         if tag_op is not None:
             return tag_op
+    if "acl" in query and method in ("GET", "PUT"):
+        return Op.GetObjectAcl if method == "GET" else Op.PutObjectAcl
     _unsupported(query, _UNSUPPORTED_OBJECT)
     upload = "uploadId" in query
     if method == "GET":

@@ -23,7 +23,8 @@ class AuthService:
         if cached is not None:
             return cached
         row = await self._keys.get(access_key_id)
-        if row is None:
+        # A disabled key is refused as AWS refuses an inactive one: as if it did not exist.
+        if row is None or row.status != "active":
             self._cache.forget(access_key_id)
             raise InvalidAccessKeyId(AWSAccessKeyId=access_key_id)
         self._cache.put(access_key_id, row)

@@ -8,13 +8,15 @@ from collections.abc import Callable
 from typing import Any
 
 from gateway.errors import (
-    AccessDenied,
     BucketAlreadyExists,
     BucketAlreadyOwnedByYou,
     BucketNotEmpty,
     InvalidBucketName,
+    MalformedPolicy,
     NoSuchBucket,
 )
+from gateway.services.access import Access, authorize
+from gateway.services.access_policy import PolicyInvalid, parse_policy
 from gateway.services.cache import TtlCache
 from gateway.services.context import RequestContext
 from gateway.services.objects import check_tags
@@ -84,17 +86,41 @@ class BucketService:
     def _forget(self, bucket: BucketRow | str) -> None:
         self._cache.forget(bucket if isinstance(bucket, str) else bucket.name)
 
-    async def resolve(self, ctx: RequestContext, name: str) -> BucketRow:
-        """The bucket, if it exists and the caller may use it."""
+    async def find(self, name: str) -> BucketRow:
+        """The bucket, not yet authorized: for callers that authorize per key."""
         bucket = await self._get(name)
         if bucket is None:
             raise NoSuchBucket(BucketName=name)
-        if bucket.tenant != ctx.tenant:
-            # Another tenant's bucket: refused without saying more, as S3 does.
-            raise AccessDenied()
         return bucket
 
-    async def create(self, ctx: RequestContext, name: str, location: str | None) -> BucketRow:
+    async def resolve(
+        self,
+        ctx: RequestContext,
+        name: str,
+        action: str,
+        key: str | None = None,
+        prefix: str | None = None,
+    ) -> tuple[BucketRow, Access]:
+        """The bucket, if it exists and the caller may do ``action`` (on ``key``) there."""
+        bucket = await self.find(name)
+        return bucket, authorize(ctx, bucket, action, key, prefix)
+
+    async def set_acl(self, bucket: BucketRow, acl: str) -> None:
+        await self._buckets.set_acl(bucket.id, acl)
+        self._forget(bucket)
+
+    async def set_access_policy(self, bucket: BucketRow, document: dict[str, Any] | None) -> None:
+        if document is not None:
+            try:
+                parse_policy(document, bucket.name)
+            except PolicyInvalid as exc:
+                raise MalformedPolicy(str(exc)) from None
+        await self._buckets.set_access_policy(bucket.id, document)
+        self._forget(bucket)
+
+    async def create(
+        self, ctx: RequestContext, name: str, location: str | None, acl: str = "private"
+    ) -> BucketRow:
         check_bucket_name(name)
         created = await self._buckets.create(
             name,
@@ -103,6 +129,7 @@ class BucketService:
             self._default_backend,
             self._policy_for_location(location),
             ctx.tenant,
+            acl,
         )
         if created is not None:
             return created
@@ -111,8 +138,8 @@ class BucketService:
             raise BucketAlreadyOwnedByYou(BucketName=name)
         raise BucketAlreadyExists(BucketName=name)
 
-    async def delete(self, ctx: RequestContext, name: str) -> None:
-        bucket = await self.resolve(ctx, name)
+    async def delete(self, bucket: BucketRow) -> None:
+        name = bucket.name
         self._forget(name)
         if not await self._buckets.delete_if_empty(bucket.id):
             raise BucketNotEmpty(BucketName=name)

@@ -13,6 +13,12 @@ class RequestContext:
     access_key: str
     tenant: str
     request_id: str
+    user: str | None = None
+    source_ip: str = ""
+
+    @property
+    def anonymous(self) -> bool:
+        return not self.access_key
 
 
 @dataclass(frozen=True, slots=True)

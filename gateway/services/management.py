@@ -23,10 +23,10 @@ from gateway.placement.policy_io import policy_from_dict, policy_to_dict
 from gateway.services.topology import TopologyService
 from gateway.workers.control import WorkerControl
 from gateway.workers.replacement import ReplacementWorker
-from metadata.access_keys import AccessKeyRepo
+from metadata.access_keys import AccessKeyRepo, UserRepo
 from metadata.buckets import BucketRepo
 from metadata.ledger import LedgerRepo, VersionPlacements
-from metadata.models import BucketRow
+from metadata.models import AccessKeyRow, BucketRow
 from metadata.replication import QueueFailure, QueueStats, ReplicationQueueRepo
 from metadata.topology import BackendRow, LinkRow, TopologyRepo
 from metadata.usage import Quota, Usage, UsageRepo
@@ -57,6 +57,16 @@ def _quota_json(quota: Quota | None, used: Usage | None) -> Json | None:
         "headroom_objects": None if quota.max_objects is None else quota.max_objects - have.objects,
         "exceeded": (quota.max_bytes is not None and have.bytes > quota.max_bytes)
         or (quota.max_objects is not None and have.objects > quota.max_objects),
+    }
+
+
+def _key_json(row: AccessKeyRow) -> Json:
+    """An access key as listed: never its secret."""
+    return {
+        "access_key": row.access_key_id,
+        "tenant": row.tenant,
+        "user": row.user_name,
+        "status": row.status,
     }
 
 
@@ -96,6 +106,7 @@ class Management:
         self._topology_repo = TopologyRepo(pool)
         self._buckets = BucketRepo(pool)
         self._keys = AccessKeyRepo(pool)
+        self._users = UserRepo(pool)
         self._usage = UsageRepo(pool)
         self._queue = ReplicationQueueRepo(pool)
         self._ledger = LedgerRepo(pool)
@@ -362,20 +373,59 @@ class Management:
 
     async def access_keys(self, tenant: str | None) -> list[Json]:
         return [
-            {"access_key": key, "tenant": owner}
-            for key, owner in await self._keys.list_all()
-            if tenant in (None, owner)
+            _key_json(row) for row in await self._keys.list_rows() if tenant in (None, row.tenant)
         ]
 
-    async def create_access_key(self, tenant: str, access_key: str | None) -> Json:
+    async def create_access_key(
+        self, tenant: str, user: str | None, access_key: str | None
+    ) -> Json:
         access_key = access_key or "SB" + secrets.token_hex(9).upper()
         secret_key = secrets.token_urlsafe(30)
         try:
-            await self._keys.create(access_key, secret_key, tenant)
+            await self._keys.create(access_key, secret_key, tenant, user)
         except asyncpg.UniqueViolationError:
             raise Conflict(f"access key {access_key} exists") from None
+        except asyncpg.ForeignKeyViolationError:
+            raise NotFound(f"tenant {tenant} has no user named {user}") from None
         # The only time the secret is shown.
-        return {"access_key": access_key, "secret_key": secret_key, "tenant": tenant}
+        return {"access_key": access_key, "secret_key": secret_key, "tenant": tenant,
+                "user": user, "status": "active"}  # fmt: skip
+
+    async def set_access_key_status(self, access_key: str, status: str) -> Json:
+        row = await self._keys.set_status(access_key, status)
+        if row is None:
+            raise NotFound(f"no access key {access_key}")
+        return _key_json(row)
+
+    async def rotate_access_key(self, access_key: str) -> Json:
+        """A new secret for the key; the old one stops working within the key cache's TTL."""
+        secret_key = secrets.token_urlsafe(30)
+        row = await self._keys.rotate(access_key, secret_key)
+        if row is None:
+            raise NotFound(f"no access key {access_key}")
+        return {**_key_json(row), "secret_key": secret_key}
+
+    async def users(self, tenant: str) -> list[Json]:
+        keys = await self._keys.list_rows()
+        return [
+            {"tenant": t, "name": name,
+             "access_keys": [k.access_key_id for k in keys if (k.tenant, k.user_name) == (t, name)]}
+            for t, name in await self._users.list_all()
+            if t == tenant
+        ]  # fmt: skip
+
+    async def create_user(self, tenant: str, name: str) -> Json:
+        if not await self._users.create(tenant, name):
+            raise Conflict(f"tenant {tenant} already has a user named {name}")
+        return {"tenant": tenant, "name": name, "access_keys": []}
+
+    async def delete_user(self, tenant: str, name: str) -> None:
+        try:
+            deleted = await self._users.delete(tenant, name)
+        except asyncpg.ForeignKeyViolationError:
+            raise Conflict(f"user {name} still holds access keys; delete them first") from None
+        if not deleted:
+            raise NotFound(f"tenant {tenant} has no user named {name}")
 
     async def delete_access_key(self, access_key: str) -> None:
         if access_key == self._config.root_access_key:

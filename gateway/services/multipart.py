@@ -153,6 +153,7 @@ class MultipartService:
             checksum_type=checksum_type,
             owner_access_key=ctx.access_key,
             initiated_at=datetime.now(UTC),
+            acl=attrs.acl,
         )
         await self._uploads.create(upload)
         return upload
@@ -256,7 +257,9 @@ class MultipartService:
     ) -> tuple[VersionRow, PartResult]:
         check_part_number(part_number)
         upload = await self.upload(bucket, key, upload_id)
-        version = await self._objects.current(source.bucket, source.key, source.version_id)
+        version = await self._objects.current(
+            source.bucket, source.key, source.version_id, source.public_only
+        )
         evaluate_copy_conditions(source.conditions, version)
         first, last = source_range or (0, version.size_bytes - 1)
         if source_range is not None and (last >= version.size_bytes or first > last):
@@ -298,6 +301,7 @@ class MultipartService:
             user_metadata=upload.user_metadata,
             tags=upload.tags,
             storage_class=upload.storage_class,
+            acl=upload.acl,
             backends=holders,
             backend_key=object_backend_key(bucket, version_id),
         )

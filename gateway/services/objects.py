@@ -12,6 +12,7 @@ from datetime import datetime
 from gateway import checksums
 from gateway.backends.registry import BackendRegistry
 from gateway.errors import (
+    AccessDenied,
     InvalidArgument,
     InvalidPartNumber,
     InvalidRange,
@@ -29,6 +30,7 @@ from gateway.errors import (
     ServiceUnavailable,
 )
 from gateway.placement.model import ObjectFacts
+from gateway.services.access_policy import object_acl_grants
 from gateway.services.context import ByteRange, Conditions, RequestContext
 from gateway.services.reader import open_range
 from gateway.services.replicas import ReplicaWriter
@@ -54,6 +56,7 @@ class ObjectAttributes:
     user_metadata: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     storage_class: str = "STANDARD"
+    acl: str = "private"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +76,8 @@ class GetObjectInput:
     conditions: Conditions = Conditions()
     range: ByteRange | None = None
     part_number: int | None = None
+    # The caller may read only what the object's own ACL makes public.
+    public_only: bool = False
 
 
 @dataclass(slots=True)
@@ -101,6 +106,7 @@ class CopySource:
     key: str
     version_id: str | None
     conditions: Conditions
+    public_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +117,7 @@ class CopyObjectInput:
     replace_attributes: ObjectAttributes | None
     replace_tags: dict[str, str] | None
     storage_class: str | None = None
+    acl: str = "private"
 
 
 def check_key(key: str) -> None:
@@ -170,6 +177,9 @@ def new_version_id() -> str:
 def object_backend_key(bucket: BucketRow, version_id: str) -> str:
     # Format constant: gc and scrub find a bucket's bytes by this prefix.
     return f"b{bucket.id}/o/{version_id[:2]}/{version_id}"
+
+
+READ = "s3:GetObject"
 
 
 class ObjectService:
@@ -280,7 +290,7 @@ class ObjectService:
         self, bucket: BucketRow, get: GetObjectInput, *, with_body: bool
     ) -> GetObjectResult:
         check_key(get.key)
-        version = await self.current(bucket, get.key, get.version_id)
+        version = await self.current(bucket, get.key, get.version_id, get.public_only)
         evaluate_conditions(get.conditions, version)
         span = _requested_span(version, get)
         body = None
@@ -289,9 +299,14 @@ class ObjectService:
             body = await open_range(self._backends, version, first, last)
         return GetObjectResult(version, span, body)
 
-    async def current(self, bucket: BucketRow, key: str, version_id: str | None) -> VersionRow:
+    async def current(
+        self, bucket: BucketRow, key: str, version_id: str | None, public_only: bool = False
+    ) -> VersionRow:
         """The version a read addresses; delete markers answer as S3 does."""
         version = await self._objects.get(bucket.id, key, version_id)
+        if public_only and (version is None or not object_acl_grants(version.acl, READ)):
+            # Whether it exists is not the business of someone who may not read it.
+            raise AccessDenied()
         if version is None:
             if version_id is not None:
                 raise NoSuchVersion(Key=key, VersionId=version_id)
@@ -325,7 +340,7 @@ class ObjectService:
     ) -> tuple[VersionRow, VersionRow]:
         """Copy through the gateway, streamed; returns (source, new version)."""
         src = copy.source
-        source = await self.current(src.bucket, src.key, src.version_id)
+        source = await self.current(src.bucket, src.key, src.version_id, src.public_only)
         evaluate_copy_conditions(src.conditions, source)
         if (
             src.bucket.id == bucket.id
@@ -348,6 +363,8 @@ class ObjectService:
             attributes.user_metadata,
             tags,
             copy.storage_class or attributes.storage_class,
+            # The copy's ACL is the request's, never the source's (as in S3).
+            copy.acl,
         )
         body = await open_range(self._backends, source, 0, source.size_bytes - 1)
         # S3 gives the copy the source's checksum algorithm, recomputed over the whole body.
@@ -356,6 +373,13 @@ class ObjectService:
         )
         put = PutObjectInput(copy.key, attributes, expected)
         return source, await self.put(ctx, bucket, put, body)
+
+    async def set_acl(
+        self, bucket: BucketRow, key: str, version_id: str | None, acl: str
+    ) -> VersionRow:
+        version = await self.current(bucket, key, version_id)
+        await self._objects.set_acl(version.pk, acl)
+        return replace(version, acl=acl)
 
     async def get_tags(self, bucket: BucketRow, key: str, version_id: str | None) -> VersionRow:
         return await self.current(bucket, key, version_id)
@@ -414,6 +438,7 @@ def _new_version(
         storage_class=attributes.storage_class,
         backends=backends,
         backend_key=backend_key,
+        acl=attributes.acl,
     )
 
 

@@ -436,8 +436,12 @@ def test_complete_with_wrong_etag_keeps_upload_open(
 
 
 def test_unimplemented_subresource(local_s3: Any, local_bucket: str) -> None:
-    assert error_of(local_s3.get_bucket_acl, Bucket=local_bucket) == ("NotImplemented", 501)
-    code = error_of(local_s3.get_object_acl, Bucket=local_bucket, Key="existing")
+    code = error_of(local_s3.get_bucket_encryption, Bucket=local_bucket)
+    assert code == ("NotImplemented", 501)
+    code = error_of(local_s3.get_object_retention, Bucket=local_bucket, Key="existing")
+    assert code == ("NotImplemented", 501)
+    # Explicit grants are not supported; canned ACLs are.
+    code = error_of(local_s3.put_bucket_acl, Bucket=local_bucket, GrantRead="id=someone")
     assert code == ("NotImplemented", 501)
 
 

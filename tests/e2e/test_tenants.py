@@ -57,6 +57,16 @@ def _denied(call: Callable[[], object]) -> str:
     return f"{response['ResponseMetadata']['HTTPStatusCode']} {response['Error']['Code']}"
 
 
+def _delete_objects(s3: Any, bucket: str) -> None:
+    """DeleteObjects authorizes each key: a refusal is an AccessDenied entry, as in S3."""
+    result = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "shared.txt"}]})
+    if [e["Code"] for e in result.get("Errors", [])] == ["AccessDenied"]:
+        raise ClientError(
+            {"Error": {"Code": "AccessDenied"}, "ResponseMetadata": {"HTTPStatusCode": 403}},
+            "DeleteObjects",
+        )
+
+
 def _operations(s3: Any, bucket: str, own_bucket: str) -> dict[str, Callable[[], object]]:
     """Every S3 operation against ``bucket`` (another tenant's)."""
     return {
@@ -77,9 +87,7 @@ def _operations(s3: Any, bucket: str, own_bucket: str) -> dict[str, Callable[[],
         "HeadObject": lambda: s3.head_object(Bucket=bucket, Key="shared.txt"),
         "PutObject": lambda: s3.put_object(Bucket=bucket, Key="intruder", Body=b"x"),
         "DeleteObject": lambda: s3.delete_object(Bucket=bucket, Key="shared.txt"),
-        "DeleteObjects": lambda: s3.delete_objects(
-            Bucket=bucket, Delete={"Objects": [{"Key": "shared.txt"}]}
-        ),
+        "DeleteObjects": lambda: _delete_objects(s3, bucket),
         "GetObjectTagging": lambda: s3.get_object_tagging(Bucket=bucket, Key="shared.txt"),
         "CreateMultipartUpload": lambda: s3.create_multipart_upload(Bucket=bucket, Key="mp"),
         "ListMultipartUploads": lambda: s3.list_multipart_uploads(Bucket=bucket),

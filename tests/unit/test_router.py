@@ -8,6 +8,14 @@ from gateway.errors import MethodNotAllowed, NotImplementedError_
 from gateway.s3.router import Op, route, split_target
 
 CASES = [
+    ("GET", "b", None, {"policy": ""}, False, Op.GetBucketPolicy),
+    ("PUT", "b", None, {"policy": ""}, False, Op.PutBucketPolicy),
+    ("DELETE", "b", None, {"policy": ""}, False, Op.DeleteBucketPolicy),
+    ("GET", "b", None, {"policyStatus": ""}, False, Op.GetBucketPolicyStatus),
+    ("GET", "b", None, {"acl": ""}, False, Op.GetBucketAcl),
+    ("PUT", "b", None, {"acl": ""}, False, Op.PutBucketAcl),
+    ("GET", "b", "k", {"acl": ""}, False, Op.GetObjectAcl),
+    ("PUT", "b", "k", {"acl": "", "versionId": "v"}, False, Op.PutObjectAcl),
     ("GET", None, None, {}, False, Op.ListBuckets),
     ("PUT", "b", None, {}, False, Op.CreateBucket),
     ("HEAD", "b", None, {}, False, Op.HeadBucket),
@@ -46,8 +54,8 @@ def test_route(
 
 @pytest.mark.parametrize(
     ("method", "bucket", "key", "query"),
-    [("GET", "b", None, {"acl": ""}), ("PUT", "b", None, {"lifecycle": ""}),
-     ("GET", "b", "k", {"acl": ""}), ("POST", "b", "k", {"select": ""})],
+    [("GET", "b", None, {"encryption": ""}), ("PUT", "b", None, {"lifecycle": ""}),
+     ("GET", "b", "k", {"retention": ""}), ("POST", "b", "k", {"select": ""})],
 )  # fmt: skip
 def test_unbuilt_subresources_answer_not_implemented(
     method: str, bucket: str, key: str | None, query: dict[str, str]

@@ -94,7 +94,7 @@ async def get_policy(call: AdminCall) -> object:
     "/policies/{name}/versions/{version}",
     "One version of a policy",
     response=POLICY,
-    path_params={**NAMED, "version": integer(minimum=1)},
+    path_params={**NAMED, "version": integer(minimum=1, maximum=2**31 - 1)},
     errors=(404,),
 )
 async def get_policy_version(call: AdminCall) -> object:

@@ -64,7 +64,25 @@ TENANT = obj(
     usage=USAGE,
     quota=QUOTA_STATE,
 )
-ACCESS_KEY = obj(["access_key", "tenant"], extra=True, access_key=string(), tenant=string())
+ACCESS_KEY = obj(
+    ["access_key", "tenant", "user", "status"],
+    extra=True,
+    access_key=string(),
+    tenant=string(),
+    user=nullable(string()),
+    status=string(enum=["active", "disabled"]),
+)
+NEW_KEY = obj(
+    ["access_key", "secret_key", "tenant", "user", "status"],
+    access_key=string(),
+    secret_key=string(),
+    tenant=string(),
+    user=nullable(string()),
+    status=string(enum=["active", "disabled"]),
+)
+USER = obj(["tenant", "name", "access_keys"], tenant=string(), name=string(),
+           access_keys=array(string()))  # fmt: skip
+KEY_PATH = {"access_key": string(pattern="^[A-Za-z0-9]{1,128}$")}
 ACCESS_KEY_ID = string(pattern="^[A-Z0-9]{8,64}$")
 TENANT_QUERY = {"tenant": NAME}
 
@@ -179,18 +197,81 @@ async def list_access_keys(call: AdminCall) -> object:
     "POST",
     "/access-keys",
     "Create an access key for a tenant; the secret is shown only in this answer",
-    response=obj(
-        ["access_key", "secret_key", "tenant"],
-        access_key=string(),
-        secret_key=string(),
-        tenant=string(),
-    ),
+    response=NEW_KEY,
     status=201,
-    body=obj(["tenant"], tenant=NAME, access_key=ACCESS_KEY_ID),
-    errors=(409,),
+    body=obj(["tenant"], tenant=NAME, user=NAME, access_key=ACCESS_KEY_ID),
+    errors=(404, 409),
 )
 async def create_access_key(call: AdminCall) -> object:
-    return await call.management.create_access_key(call.body["tenant"], call.body.get("access_key"))
+    body = call.body
+    return await call.management.create_access_key(
+        body["tenant"], body.get("user"), body.get("access_key")
+    )
+
+
+@ops.add(
+    "PATCH",
+    "/access-keys/{access_key}",
+    "Disable or enable an access key (a disabled key is refused like an unknown one)",
+    response=ACCESS_KEY,
+    path_params=KEY_PATH,
+    body=obj(["status"], status=string(enum=["active", "disabled"])),
+    errors=(404,),
+)
+async def update_access_key(call: AdminCall) -> object:
+    return await call.management.set_access_key_status(
+        call.param("access_key"), call.body["status"]
+    )
+
+
+@ops.add(
+    "POST",
+    "/access-keys/{access_key}/rotate",
+    "Give an access key a new secret, shown only in this answer; the old one stops working",
+    response=NEW_KEY,
+    path_params=KEY_PATH,
+    errors=(404,),
+)
+async def rotate_access_key(call: AdminCall) -> object:
+    return await call.management.rotate_access_key(call.param("access_key"))
+
+
+@ops.add(
+    "GET",
+    "/tenants/{tenant}/users",
+    "The users of a tenant and their access keys",
+    response=array(USER),
+    path_params={"tenant": NAME},
+)
+async def list_users(call: AdminCall) -> object:
+    return await call.management.users(call.param("tenant"))
+
+
+@ops.add(
+    "POST",
+    "/tenants/{tenant}/users",
+    "Create a user in a tenant",
+    response=USER,
+    status=201,
+    path_params={"tenant": NAME},
+    body=obj(["name"], name=NAME),
+    errors=(409,),
+)
+async def create_user(call: AdminCall) -> object:
+    return await call.management.create_user(call.param("tenant"), call.body["name"])
+
+
+@ops.add(
+    "DELETE",
+    "/tenants/{tenant}/users/{user}",
+    "Delete a user that holds no access keys",
+    response=obj(["deleted"], deleted=string()),
+    path_params={"tenant": NAME, "user": NAME},
+    errors=(404, 409),
+)
+async def delete_user(call: AdminCall) -> object:
+    await call.management.delete_user(call.param("tenant"), call.param("user"))
+    return {"deleted": call.param("user")}
 
 
 @ops.add(
@@ -198,7 +279,7 @@ async def create_access_key(call: AdminCall) -> object:
     "/access-keys/{access_key}",
     "Delete an access key; it stops working on every node within seconds",
     response=obj(["deleted"], deleted=string()),
-    path_params={"access_key": string(pattern="^[A-Za-z0-9]{1,128}$")},
+    path_params=KEY_PATH,
     errors=(404, 409),
 )
 async def delete_access_key(call: AdminCall) -> object:

@@ -13,6 +13,7 @@ from gateway.errors import (
     NoSuchCORSConfiguration,
     NoSuchTagSet,
 )
+from gateway.s3 import headers as h
 from gateway.s3 import xml
 from gateway.s3.body import read_small_body
 from gateway.s3.call import S3Call, empty_response, xml_response
@@ -51,12 +52,12 @@ async def create_bucket(call: S3Call) -> web.StreamResponse:
         if location is not None and not isinstance(location, str):
             raise MalformedXML()
     name = call.endpoint.bucket or ""
-    await call.services.buckets.create(call.ctx, name, location)
+    await call.services.buckets.create(call.ctx, name, location, h.canned_acl(call.request.headers))
     return empty_response(headers={"Location": f"/{name}"})
 
 
 async def delete_bucket(call: S3Call) -> web.StreamResponse:
-    await call.services.buckets.delete(call.ctx, call.bucket.name)
+    await call.services.buckets.delete(call.bucket)
     return empty_response(204)
 
 

@@ -9,11 +9,12 @@ from aiohttp import web
 
 from gateway import checksums
 from gateway.errors import InvalidArgument, MalformedXML, NotImplementedError_, S3Error
+from gateway.s3 import actions, xml
 from gateway.s3 import headers as h
-from gateway.s3 import xml
 from gateway.s3.body import read_small_body, request_body
 from gateway.s3.call import S3Call, empty_response, xml_response
 from gateway.s3.handlers.buckets import parse_tag_set, render_tag_set
+from gateway.services.access import Access, authorize
 from gateway.services.objects import (
     CopyObjectInput,
     CopySource,
@@ -75,6 +76,7 @@ def _get_input(call: S3Call) -> GetObjectInput:
         conditions=h.conditions(call.request.headers),
         range=h.byte_range(call.request.headers.get("Range")),
         part_number=part_number,
+        public_only=call.access is Access.IF_OBJECT_PUBLIC,
     )
 
 
@@ -147,6 +149,8 @@ async def delete_objects(call: S3Call) -> web.StreamResponse:
     errors: list[dict[str, Any]] = []
     for key, version_id in targets:
         try:
+            authorize(call.ctx, call.bucket, actions.versioned("s3:DeleteObject", version_id),
+                      key, None)  # fmt: skip
             result = await call.services.objects.delete(call.bucket, key, version_id)
         except S3Error as exc:
             errors.append(
@@ -165,9 +169,14 @@ async def delete_objects(call: S3Call) -> web.StreamResponse:
 
 async def copy_source(call: S3Call) -> CopySource:
     bucket_name, key, version_id = h.copy_source(call.request.headers["x-amz-copy-source"])
-    bucket = await call.services.buckets.resolve(call.ctx, bucket_name)
+    read = actions.versioned("s3:GetObject", version_id)
+    bucket, access = await call.services.buckets.resolve(call.ctx, bucket_name, read, key)
     return CopySource(
-        bucket, key, version_id, h.conditions(call.request.headers, "x-amz-copy-source-")
+        bucket,
+        key,
+        version_id,
+        h.conditions(call.request.headers, "x-amz-copy-source-"),
+        public_only=access is Access.IF_OBJECT_PUBLIC,
     )
 
 
@@ -189,6 +198,7 @@ async def copy_object(call: S3Call) -> web.StreamResponse:
         replace_attributes=attributes if _directive(call, "x-amz-metadata-directive") else None,
         replace_tags=attributes.tags if _directive(call, "x-amz-tagging-directive") else None,
         storage_class=request_headers.get("x-amz-storage-class"),
+        acl=attributes.acl,
     )
     source_version, version = await call.services.objects.copy(call.ctx, call.bucket, copy)
     headers = {}
