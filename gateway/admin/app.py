@@ -14,6 +14,7 @@ from aiohttp import web
 
 from gateway.admin import validation
 from gateway.admin.call import AdminCall
+from gateway.admin.console import add_routes as add_console_routes
 from gateway.admin.errors import (
     AdminError,
     BadRequest,
@@ -166,4 +167,5 @@ def create_admin_app(s3_app: web.Application) -> web.Application:
     app.router.add_get(PREFIX + "/openapi.json", openapi)
     for op in all_operations():
         app.router.add_route(op.method, PREFIX + op.path, _endpoint(op))
+    add_console_routes(app)
     return app
