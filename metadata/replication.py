@@ -10,18 +10,6 @@ from metadata.db import Conn
 
 
 @dataclass(frozen=True, slots=True)
-class ReplicationBacklog:
-    """The replicas still to write to one backend."""
-
-    target_backend: str
-    tasks: int
-    bytes: int
-    oldest_age_s: float
-    # Tasks whose last attempt failed and that wait for their retry.
-    retrying: int
-
-
-@dataclass(frozen=True, slots=True)
 class ReplicationTask:
     id: int
     version_pk: int
@@ -118,18 +106,6 @@ class ReplicationRepo:
         """Cancel queued deletions of ``keys`` on ``backend`` before a copy writes them."""
         async with self._pool.acquire() as con:
             await forget_deletions(con, backend, keys)
-
-    async def backlog(self) -> list[ReplicationBacklog]:
-        """Per target backend: queued tasks, the bytes they will copy, the oldest one's age."""
-        rows = await self._pool.fetch(
-            "SELECT q.target_backend, count(*) AS tasks,"
-            " coalesce(sum(v.size_bytes), 0)::bigint AS bytes,"
-            " extract(epoch FROM now() - min(q.created_at))::float8 AS oldest_age_s,"
-            " count(*) FILTER (WHERE q.last_error IS NOT NULL) AS retrying"
-            " FROM replication_queue q JOIN object_versions v ON v.id = q.version_pk"
-            " GROUP BY q.target_backend ORDER BY q.target_backend"
-        )
-        return [ReplicationBacklog(**dict(r)) for r in rows]
 
     async def pending_count(self) -> int:
         count: int = await self._pool.fetchval("SELECT count(*) FROM replication_queue")

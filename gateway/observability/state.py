@@ -17,7 +17,7 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from gateway.links.health import BreakerState
 from gateway.links.routing import LinkedBackend
 from gateway.workers.control import WorkerStatus
-from metadata.replication import ReplicationBacklog, ReplicationRepo
+from metadata.replication import QueueStats, ReplicationQueueRepo
 from metadata.usage import Quota, Usage, UsageRepo
 
 SCOPE_LABELS = ["scope", "scope_id"]
@@ -99,7 +99,7 @@ class StoredState:
     """One scrape's reading of PostgreSQL (a prometheus_client collector)."""
 
     backends: list[str]
-    backlog: list[ReplicationBacklog] = field(default_factory=list)
+    backlog: list[QueueStats] = field(default_factory=list)
     usage: list[Usage] = field(default_factory=list)
     quotas: list[Quota] = field(default_factory=list)
 
@@ -108,7 +108,7 @@ class StoredState:
         usage = UsageRepo(pool)
         return cls(
             sorted(backends),
-            await ReplicationRepo(pool).backlog(),
+            await ReplicationQueueRepo(pool).stats(),
             await usage.usage(),
             await usage.quotas(),
         )
@@ -120,23 +120,23 @@ class StoredState:
 
     def _replication(self) -> Iterator[Metric]:
         families = {
-            "tasks": _gauge("skybridge_replication_queue_depth", "Replicas queued.", ["backend"]),
+            "depth": _gauge("skybridge_replication_queue_depth", "Replicas queued.", ["backend"]),
             "oldest_age_s": _gauge(
                 "skybridge_replication_oldest_task_age_seconds",
                 "Age of the oldest queued replica (0 when none is queued).",
                 ["backend"],
-            ),  # fmt: skip
+            ),
             "bytes": _gauge(
                 "skybridge_replication_lag_bytes", "Bytes of the queued replicas.", ["backend"]
             ),
-            "retrying": _gauge(
-                "skybridge_replication_retrying_tasks",
-                "Queued replicas whose last attempt failed.",
+            "failing": _gauge(
+                "skybridge_replication_failing_tasks",
+                "Queued replicas already attempted at least once.",
                 ["backend"],
-            ),  # fmt: skip
+            ),
         }
         # Every backend has a value, zero when nothing waits for it.
-        by_backend = {b: ReplicationBacklog(b, 0, 0, 0.0, 0) for b in self.backends}
+        by_backend = {b: QueueStats(b, 0, 0, 0, 0.0) for b in self.backends}
         by_backend.update({row.target_backend: row for row in self.backlog})
         for backend, row in sorted(by_backend.items()):
             for attribute, family in families.items():
