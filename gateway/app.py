@@ -16,6 +16,7 @@ from gateway import topology_setup
 from gateway.backends.registry import BackendRegistry
 from gateway.config import GatewayConfig
 from gateway.links.routing import LinkedBackend
+from gateway.observability import metrics
 from gateway.s3 import dispatch
 from gateway.services.auth import AuthService
 from gateway.services.buckets import BucketService
@@ -198,7 +199,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     linked: dict[str, LinkedBackend] = {}
     try:
         await topology_setup.seed(TopologyRepo(pool), config)
-        linked = await topology_setup.open_linked_backends(config)
+        linked = await topology_setup.open_linked_backends(config, app[metrics.METERS].links.meter)
         backends = BackendRegistry(linked.values())
         services, workers = build_services(pool, backends, linked, config)
         await workers.topology.refresh()
@@ -207,6 +208,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         control = WorkerControl(WorkerControlRepo(pool))
         runtime = Runtime(config, pool, services, workers, control, linked)
         app[RUNTIME] = runtime
+        app[metrics.OBSERVED] = runtime
         tasks = _start_workers(runtime)
         yield
         await _cancel(tasks)
@@ -223,5 +225,6 @@ def create_app(config: GatewayConfig) -> web.Application:
     app[CONFIG] = config
     app[dispatch.DOMAIN] = config.server.domain or ""
     app.cleanup_ctx.append(_resources)
+    metrics.install(app, config.logging.access_log)
     dispatch.add_routes(app)
     return app

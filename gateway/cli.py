@@ -27,6 +27,8 @@ from gateway.admin.app import create_admin_app
 from gateway.app import RootKey, create_app, ensure_root_key
 from gateway.config import GatewayConfig, load, with_database
 from gateway.embedded_pg import embedded_database
+from gateway.observability import meters
+from gateway.observability.access import ACCESS_LOGGER
 from gateway.s3 import dispatch
 from gateway.services.admin_auth import new_token
 from metadata import db
@@ -201,6 +203,8 @@ def _run_workers(config: GatewayConfig, workers: int) -> None:
     if workers == 1:
         _serve_process(config, sock)
         return
+    # Before the fork: every process must count into the one shared directory.
+    meters.share_between_processes(config.data_dir / "metrics")
     ctx = multiprocessing.get_context("fork")
     children = [ctx.Process(target=_serve_process, args=(config, sock)) for _ in range(workers)]
     for child in children:
@@ -216,6 +220,8 @@ def _run_workers(config: GatewayConfig, workers: int) -> None:
     signal.signal(signal.SIGINT, forward)
     for child in children:
         child.join()
+        if child.pid is not None:
+            meters.forget_process(child.pid)
 
 
 def _with_admin_token(config: GatewayConfig) -> GatewayConfig:
@@ -278,6 +284,16 @@ def _exit_code(command: str, report: dict[str, object]) -> int:
     return 3 if command == "scrub" and (report["missing"] or report["corrupt"]) else 0
 
 
+def _access_log_lines() -> None:
+    """Access lines are bare JSON objects, whatever the level of the other loggers."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    access = logging.getLogger(ACCESS_LOGGER)
+    access.addHandler(handler)
+    access.setLevel(logging.INFO)
+    access.propagate = False
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=os.environ.get("SKYBRIDGE_LOG_LEVEL", "INFO"),
@@ -290,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["admin"]:
         # The admin commands are made from the API's operations: their own parser.
         return admin_cli.main(argv[1:])
+    _access_log_lines()
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return serve(args.config, args.workers)

@@ -112,6 +112,12 @@ class GcConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class LoggingConfig:
+    # One JSON line per S3 request on the skybridge.access logger.
+    access_log: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class GatewayConfig:
     data_dir: Path
     database_url: str | None = None
@@ -131,6 +137,7 @@ class GatewayConfig:
     default_policy: str = "default"
     replication: ReplicationConfig = field(default_factory=ReplicationConfig)
     admin: AdminConfig = field(default_factory=AdminConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
     migrations_dir: Path = Path(__file__).resolve().parent.parent / "migrations"
 
     @property
@@ -191,6 +198,13 @@ def _link(raw: Mapping[str, Any]) -> LinkConfig:
         raise ConfigError(f"link {raw.get('name')!r}: {exc}") from None
 
 
+def _logging(raw: Mapping[str, Any]) -> LoggingConfig:
+    access_log = raw.get("access_log", True)
+    if not isinstance(access_log, bool):
+        raise ConfigError("logging.access_log must be true or false")
+    return LoggingConfig(access_log=access_log)
+
+
 def _server(raw: Mapping[str, Any]) -> ServerConfig:
     tls = raw.get("tls")
     return ServerConfig(
@@ -243,6 +257,7 @@ def from_mapping(raw: Mapping[str, Any], env: Mapping[str, str]) -> GatewayConfi
         default_policy=str(raw.get("default_policy", "default")),
         replication=_replication(raw.get("replication") or {}),
         admin=_admin(raw.get("admin") or {}, env),
+        logging=_logging(raw.get("logging") or {}),
     )
     return config
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 from gateway.backends.base import Backend
 from gateway.backends.factory import open_backend
 from gateway.config import BackendConfig, GatewayConfig, LinkConfig
 from gateway.links.health import CircuitBreaker
 from gateway.links.link import Link
+from gateway.links.metering import LinkMeter, Unmetered
 from gateway.links.routing import LinkedBackend
 from gateway.placement.engine import validate_policy
 from gateway.placement.model import (
@@ -22,6 +24,9 @@ from gateway.placement.model import (
 )
 from gateway.placement.policy_io import policy_from_dict, policy_to_dict
 from metadata.topology import BackendRow, LinkRow, TopologyRepo
+
+# The meter of a link, given the link's and the backend's names.
+MeterFactory = Callable[[str, str], LinkMeter]
 
 
 def default_policy_document(config: GatewayConfig) -> dict[str, object]:
@@ -88,13 +93,12 @@ def _links_from_here(config: GatewayConfig, backend: str) -> list[LinkConfig]:
 
 
 async def _open_link(
-    link: LinkConfig, backend: BackendConfig, driver: Backend, opened: list[Backend]
+    link: LinkConfig, backend: BackendConfig, driver: Backend, meters: MeterFactory
 ) -> Link:
     inner = driver
     if link.endpoint and backend.driver == "s3":
         # The backend as seen over this path: its own client, to the overriding address.
         inner = await open_backend(dataclasses.replace(backend, endpoint=link.endpoint))
-        opened.append(inner)
     return Link(
         link.name,
         backend.name,
@@ -103,24 +107,32 @@ async def _open_link(
         max_concurrency=link.max_concurrency,
         first_byte_timeout_s=link.first_byte_timeout_s,
         breaker=CircuitBreaker(link.breaker_failures, link.breaker_cooldown_s),
+        meter=meters(link.name, backend.name),
     )
 
 
-async def open_linked_backends(config: GatewayConfig) -> dict[str, LinkedBackend]:
+def _unmetered(link: str, backend: str) -> LinkMeter:
+    return Unmetered()
+
+
+async def open_linked_backends(
+    config: GatewayConfig, meters: MeterFactory = _unmetered
+) -> dict[str, LinkedBackend]:
     linked: dict[str, LinkedBackend] = {}
     for backend in config.backends:
         driver = await open_backend(backend)
-        opened: list[Backend] = []
         configured = _links_from_here(config, backend.name)
-        links = [await _open_link(link, backend, driver, opened) for link in configured]
+        links = [await _open_link(link, backend, driver, meters) for link in configured]
         if not links:
             # A backend with no configured link from this site is reached directly.
+            name = f"direct:{backend.name}"
             links = [
                 Link(
-                    f"direct:{backend.name}",
+                    name,
                     backend.name,
                     driver,
                     first_byte_timeout_s=config.replication.first_byte_timeout_s,
+                    meter=meters(name, backend.name),
                 )
             ]
         linked[backend.name] = LinkedBackend(backend.name, links)

@@ -26,6 +26,7 @@ from gateway.admin.errors import (
 from gateway.admin.resources import operations, policies, system, tenancy, topology
 from gateway.admin.spec import PREFIX, Operation, Schema, document
 from gateway.app import RUNTIME, Runtime
+from gateway.observability import metrics
 from gateway.services.admin_auth import AdminAuth, Principal
 from gateway.services.management import Management
 from metadata.admin import AdminTokenRepo
@@ -33,7 +34,7 @@ from metadata.admin import AdminTokenRepo
 log = logging.getLogger(__name__)
 VERSION = "1.0.0"
 MODULES = (system, topology, policies, tenancy, operations)
-_REQUEST_ID = "skybridge.admin.request_id"
+_REQUEST_ID = web.RequestKey("admin_request_id", str)
 
 
 def all_operations() -> Iterator[Operation]:
@@ -165,6 +166,7 @@ def create_admin_app(s3_app: web.Application) -> web.Application:
     app[SPEC] = spec()
     app.on_startup.append(_start)
     app.router.add_get(PREFIX + "/openapi.json", openapi)
+    metrics.add_routes(app, s3_app)
     for op in all_operations():
         app.router.add_route(op.method, PREFIX + op.path, _endpoint(op))
     add_console_routes(app)

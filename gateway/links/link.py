@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 from gateway.backends.base import Backend, BackendError, BackendKeyNotFound
 from gateway.links.health import CircuitBreaker
+from gateway.links.metering import LinkMeter, Unmetered
 from gateway.links.ratelimit import TokenBucket
 
 # A key the gateway never writes (object keys start with "b<bucket id>/").
@@ -37,6 +38,7 @@ class Link:
         max_concurrency: int | None = None,
         breaker: CircuitBreaker | None = None,
         first_byte_timeout_s: float | None = None,
+        meter: LinkMeter | None = None,
     ) -> None:
         self.name = backend  # a Link stands in for its backend
         self.link_name = name
@@ -46,20 +48,24 @@ class Link:
         self._slots = asyncio.Semaphore(max_concurrency) if max_concurrency else None
         self.breaker = breaker or CircuitBreaker()
         self._first_byte_timeout_s = first_byte_timeout_s
+        self._meter = meter or Unmetered()
 
     async def probe(self) -> bool:
         """Ask the store for a key that never exists: an answer, even 'absent', proves the
         path works. Runs whatever the breaker says, so it is what closes an open one."""
         try:
-            async with self._slot():
-                await asyncio.wait_for(
-                    self._inner.size(PROBE_KEY), self._first_byte_timeout_s or PROBE_TIMEOUT_S
-                )
-        except (BackendError, TimeoutError):
-            self.breaker.record_failure()
+            async with self._slot(), self._exchange("probe"):
+                await self._probe_once()
+        except BackendError:
             return False
-        self.breaker.record_success()
         return True
+
+    async def _probe_once(self) -> None:
+        timeout_s = self._first_byte_timeout_s or PROBE_TIMEOUT_S
+        try:
+            await asyncio.wait_for(self._inner.size(PROBE_KEY), timeout_s)
+        except TimeoutError:
+            raise LinkTimeout(f"link {self.link_name}: no probe answer in {timeout_s} s") from None
 
     def _check(self) -> None:
         if not self.breaker.allow():
@@ -77,42 +83,32 @@ class Link:
         async for chunk in body:
             if self._bucket is not None:
                 await self._bucket.consume(len(chunk))
+            self._meter.sent(len(chunk))
             yield chunk
 
     async def put(self, key: str, body: AsyncIterator[bytes], size_hint: int | None) -> int:
         self._check()
-        async with self._slot():
-            try:
-                written = await self._inner.put(key, self._throttled(body), size_hint)
-            except BackendError:
-                self.breaker.record_failure()
-                raise
-            self.breaker.record_success()
-            return written
+        async with self._slot(), self._exchange("put"):
+            return await self._inner.put(key, self._throttled(body), size_hint)
 
     async def get(
         self, key: str, offset: int = 0, length: int | None = None
     ) -> AsyncIterator[bytes]:
         self._check()
-        async with self._slot():
+        async with self._slot(), self._exchange("get"):
             started = time.monotonic()
             stream = self._inner.get(key, offset, length)
-            try:
-                first = await self._first(stream)
-                self.breaker.record_success(time.monotonic() - started)
-                if first is None:
-                    return
-                yield first
-                async for chunk in stream:
-                    if self._bucket is not None:
-                        await self._bucket.consume(len(chunk))
-                    yield chunk
-            except BackendKeyNotFound:
-                self.breaker.record_success()
-                raise
-            except BackendError:
-                self.breaker.record_failure()
-                raise
+            first = await self._first(stream)
+            self.breaker.record_success(time.monotonic() - started)
+            if first is None:
+                return
+            self._meter.received(len(first))
+            yield first
+            async for chunk in stream:
+                if self._bucket is not None:
+                    await self._bucket.consume(len(chunk))
+                self._meter.received(len(chunk))
+                yield chunk
 
     async def _first(self, stream: AsyncIterator[bytes]) -> bytes | None:
         try:
@@ -124,21 +120,31 @@ class Link:
 
     async def delete(self, key: str) -> None:
         self._check()
-        async with self._slot(), self._observed():
+        async with self._slot(), self._exchange("delete"):
             await self._inner.delete(key)
 
     async def size(self, key: str) -> int | None:
         self._check()
-        async with self._slot(), self._observed():
+        async with self._slot(), self._exchange("size"):
             return await self._inner.size(key)
 
     @contextlib.asynccontextmanager
-    async def _observed(self) -> AsyncIterator[None]:
+    async def _exchange(self, operation: str) -> AsyncIterator[None]:
+        """One call over the link, as the breaker and the meter see it. An absent key is
+        an answer from a working store; a consumer that stops reading is no failure."""
+        started = time.monotonic()
+        failed = False
         try:
             yield
+        except BackendKeyNotFound:
+            self.breaker.record_success()
+            raise
         except BackendError:
+            failed = True
             self.breaker.record_failure()
             raise
+        finally:
+            self._meter.exchange(operation, time.monotonic() - started, failed)
         self.breaker.record_success()
 
     def list_keys(self, prefix: str = "") -> AsyncIterator[str]:

@@ -57,11 +57,13 @@ class InFlight:
 SERVICES = web.AppKey("services", Services)
 INFLIGHT = web.AppKey("inflight", InFlight)
 DOMAIN = web.AppKey("domain", str)
-_REQUEST_ID = "skybridge.request_id"
+_REQUEST_ID = web.RequestKey("request_id", str)
+# The caller, or why it was refused (kept so that a refusal is not authenticated twice).
+_IDENTITY: web.RequestKey[Identity | S3Error] = web.RequestKey("identity")
+_BUCKET = web.RequestKey("bucket", BucketRow)
+_ENDPOINT = web.RequestKey("endpoint", Endpoint)
 # Operations on many keys at once: each key is authorized on its own.
 PER_KEY = frozenset({Op.DeleteObjects})
-_IDENTITY = "skybridge.identity"
-_BUCKET = "skybridge.bucket"
 
 HANDLERS: dict[Op, Handler] = {
     Op.ListBuckets: buckets.list_buckets,
@@ -116,9 +118,20 @@ def request_id(request: web.Request) -> str:
 
 
 def endpoint_of(request: web.Request) -> Endpoint:
-    bucket, key = split_target(request.host, request.raw_path, request.app[DOMAIN] or None)
-    copy = "x-amz-copy-source" in request.headers
-    return Endpoint(route(request.method, bucket, key, request.query, copy), bucket, key)
+    """The routed endpoint, computed once per request (raises if there is none)."""
+    endpoint = request.get(_ENDPOINT)
+    if endpoint is None:
+        bucket, key = split_target(request.host, request.raw_path, request.app[DOMAIN] or None)
+        copy = "x-amz-copy-source" in request.headers
+        endpoint = Endpoint(route(request.method, bucket, key, request.query, copy), bucket, key)
+        request[_ENDPOINT] = endpoint
+    return endpoint
+
+
+def caller(request: web.Request) -> Identity | None:
+    """Who sent the request, once it is authenticated."""
+    identity = request.get(_IDENTITY)
+    return identity if isinstance(identity, Identity) else None
 
 
 def render_error(request: web.Request, error: S3Error) -> web.Response:
@@ -139,20 +152,27 @@ def render_error(request: web.Request, error: S3Error) -> web.Response:
 
 
 async def _identity(request: web.Request, services: Services) -> Identity:
+    """Authenticate once per request; a refusal is kept and raised again."""
     identity = request.get(_IDENTITY)
     if identity is None:
-        identity = await authenticate(request, services.auth, request.app[DOMAIN] or None)
+        try:
+            identity = await authenticate(request, services.auth, request.app[DOMAIN] or None)
+        except S3Error as refusal:
+            identity = refusal
         request[_IDENTITY] = identity
+    if isinstance(identity, S3Error):
+        raise identity
     assert isinstance(identity, Identity)
     return identity
 
 
 async def expect_handler(request: web.Request) -> web.StreamResponse | None:
-    """Answer ``Expect: 100-continue`` only once the request is authenticated."""
+    """Answer ``Expect: 100-continue`` only once the request is authenticated. A refusal is
+    left to the handler, which renders it like any other error (and middleware sees it)."""
     try:
         await _identity(request, request.app[SERVICES])
-    except S3Error as error:
-        return render_error(request, error)
+    except S3Error:
+        return None
     if request.version >= (1, 1) and request.headers.get("Expect", "").lower() == "100-continue":
         await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
     return None
@@ -185,7 +205,8 @@ async def _dispatch(request: web.Request) -> web.StreamResponse:
             endpoint.key,
             request.query.get("prefix"),
         )
-    request[_BUCKET] = bucket_row
+    if bucket_row is not None:
+        request[_BUCKET] = bucket_row
     call = S3Call(request, endpoint, services, identity, ctx, bucket_row, access)
     return await HANDLERS[endpoint.op](call)
 

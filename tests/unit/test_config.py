@@ -58,6 +58,7 @@ def test_secrets_by_reference(tmp_path: Path) -> None:
         {"default_backend": "missing"},
         {"backends": [{"name": "c", "driver": "s3", "endpoint": "e", "bucket": "b",
                        "secret_key_env": "UNSET_VARIABLE"}]},
+        {"logging": {"access_log": "no"}},
     ],
 )  # fmt: skip
 def test_bad_config_is_refused(raw: dict[str, object]) -> None:
@@ -73,11 +74,11 @@ def test_the_example_documents_every_key() -> None:
 
     text = (ROOT / "config.example.yaml").read_text()
     classes = [c.GatewayConfig, c.ServerConfig, c.BackendConfig, c.LinkConfig, c.GcConfig,
-               c.ReplicationConfig, c.TlsConfig]  # fmt: skip
+               c.ReplicationConfig, c.TlsConfig, c.LoggingConfig]  # fmt: skip
     internal = {"migrations_dir", "database_url", "database_pool_min", "database_pool_max",
                 "root_access_key", "root_secret_key",
                 "access_key", "secret_key", "backends", "server", "gc", "replication", "tls",
-                "links", "placement_policies"}  # fmt: skip
+                "links", "placement_policies", "logging"}  # fmt: skip
     missing = [
         f"{cls.__name__}.{f.name}"
         for cls in classes

@@ -1,0 +1,1 @@
+"""Prometheus metrics and the JSON access log of a serving process."""
