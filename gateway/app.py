@@ -28,6 +28,7 @@ from gateway.services.replicas import ReplicaWriter
 from gateway.services.topology import TopologyService
 from gateway.topology_setup import link_infos
 from gateway.workers.control import WorkerControl
+from gateway.workers.egress import EgressReporter
 from gateway.workers.gc import GcWorker
 from gateway.workers.probes import LinkProber
 from gateway.workers.replacement import ReplacementWorker
@@ -37,6 +38,7 @@ from metadata.access_keys import AccessKeyRepo
 from metadata.admin import WorkerControlRepo
 from metadata.buckets import BucketRepo
 from metadata.deletions import DeletionRepo
+from metadata.egress import EgressRepo
 from metadata.ledger import LedgerRepo
 from metadata.listing import ListingRepo
 from metadata.multipart import MultipartRepo
@@ -50,6 +52,8 @@ CONFIG = web.AppKey("config", GatewayConfig)
 # How often a node rereads backend states and policies that other nodes may have changed.
 TOPOLOGY_REFRESH_S = 5.0
 GC = web.AppKey("gc", GcWorker)
+# How often client read bytes per link are reported to PostgreSQL.
+EGRESS_REPORT_S = 5.0
 # Any client reading a body must not be cut off by aiohttp's default 1 MiB cap; bodies
 # are streamed, and parsed bodies are capped where they are parsed.
 MAX_PARSED_BODY_BYTES = 2**40
@@ -138,6 +142,7 @@ def build_services(
         concurrency=config.replication.concurrency,
         base_delay_s=config.replication.retry_base_delay_s,
         max_delay_s=config.replication.retry_max_delay_s,
+        egress=EgressRepo(pool),
     )
     replacement = ReplacementWorker(pool, LedgerRepo(pool), topology)
     return services, Workers(gc, replication, topology, replacement)
@@ -179,6 +184,8 @@ def _start_workers(runtime: Runtime) -> list[asyncio.Task[None]]:
             sleep_first=True,
         ),
     ]
+    reporter = EgressReporter(EgressRepo(runtime.pool), runtime.linked)
+    loops.append(control.run("egress", EGRESS_REPORT_S, reporter.flush, sleep_first=True))
     if config.replication.probe_interval_s > 0:
         prober = LinkProber(runtime.linked)
         loops.append(

@@ -71,6 +71,9 @@ class LinkConfig:
     # Consecutive failures that open the link's circuit, and how long it then stays open.
     breaker_failures: int = 3
     breaker_cooldown_s: float = 5.0
+    # Bytes per UTC day that replication may move over this link (None: no limit).
+    # Seeded into the database at first start; managed through the admin API after.
+    egress_budget_bytes_per_day: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -79,6 +79,7 @@ async def seed(repo: TopologyRepo, config: GatewayConfig) -> None:
         LinkRow(
             link.name, link.site, link.backend, link.position, link.bandwidth_bytes_per_s,
             link.max_concurrency, link.rtt_ms, link.cost_per_gib, link.endpoint,
+            link.egress_budget_bytes_per_day,
         )
         for link in config.links
     ]  # fmt: skip

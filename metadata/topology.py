@@ -29,6 +29,7 @@ class LinkRow:
     rtt_ms: float
     cost_per_gib: float
     endpoint: str | None
+    egress_budget_bytes_per_day: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,12 +58,12 @@ class TopologyRepo:
             )
             await con.executemany(
                 "INSERT INTO links (name, site, backend, position, bandwidth_bytes_per_s,"
-                " max_concurrency, rtt_ms, cost_per_gib, endpoint)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (name) DO NOTHING",
+                " max_concurrency, rtt_ms, cost_per_gib, endpoint, egress_budget_bytes_per_day)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (name) DO NOTHING",
                 [
                     (link.name, link.site, link.backend, link.position,
                      link.bandwidth_bytes_per_s, link.max_concurrency, link.rtt_ms,
-                     link.cost_per_gib, link.endpoint)
+                     link.cost_per_gib, link.endpoint, link.egress_budget_bytes_per_day)
                     for link in links
                 ],
             )  # fmt: skip
@@ -76,7 +77,8 @@ class TopologyRepo:
     async def links(self) -> list[LinkRow]:
         rows = await self._pool.fetch(
             "SELECT name, site, backend, position, bandwidth_bytes_per_s, max_concurrency,"
-            " rtt_ms, cost_per_gib, endpoint FROM links ORDER BY site, backend, position, name"
+            " rtt_ms, cost_per_gib, endpoint, egress_budget_bytes_per_day FROM links"
+            " ORDER BY site, backend, position, name"
         )
         return [LinkRow(**dict(r)) for r in rows]
 

@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator
 
 from gateway.backends.base import Backend, BackendError, BackendKeyNotFound
+from gateway.links.egress import is_background
 from gateway.links.health import CircuitBreaker
 from gateway.links.metering import LinkMeter, Unmetered
 from gateway.links.ratelimit import TokenBucket
@@ -49,6 +50,8 @@ class Link:
         self.breaker = breaker or CircuitBreaker()
         self._first_byte_timeout_s = first_byte_timeout_s
         self._meter = meter or Unmetered()
+        # Bytes clients read over this link, not yet reported (see workers/egress.py).
+        self.client_read_bytes = 0
 
     async def probe(self) -> bool:
         """Ask the store for a key that never exists: an answer, even 'absent', proves the
@@ -102,13 +105,19 @@ class Link:
             self.breaker.record_success(time.monotonic() - started)
             if first is None:
                 return
-            self._meter.received(len(first))
+            client = not is_background()
+            self._received(len(first), client)
             yield first
             async for chunk in stream:
                 if self._bucket is not None:
                     await self._bucket.consume(len(chunk))
-                self._meter.received(len(chunk))
+                self._received(len(chunk), client)
                 yield chunk
+
+    def _received(self, size: int, client: bool) -> None:
+        self._meter.received(size)
+        if client:
+            self.client_read_bytes += size
 
     async def _first(self, stream: AsyncIterator[bytes]) -> bytes | None:
         try:

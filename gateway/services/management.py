@@ -25,6 +25,7 @@ from gateway.workers.control import WorkerControl
 from gateway.workers.replacement import ReplacementWorker
 from metadata.access_keys import AccessKeyRepo, UserRepo
 from metadata.buckets import BucketRepo
+from metadata.egress import EgressRepo, LinkEgress
 from metadata.ledger import LedgerRepo, VersionPlacements
 from metadata.models import AccessKeyRow, BucketRow
 from metadata.replication import QueueFailure, QueueStats, ReplicationQueueRepo
@@ -70,10 +71,16 @@ def _key_json(row: AccessKeyRow) -> Json:
     }
 
 
-def _link_json(row: LinkRow, live: Link | None) -> Json:
+def _link_json(row: LinkRow, live: Link | None, egress: LinkEgress | None) -> Json:
     breaker = live.breaker if live else None
     ewma = breaker.latency_ewma_s if breaker else None
     return {
+        "egress_budget_bytes_per_day": row.egress_budget_bytes_per_day,
+        # Today (UTC): what replication charged against the budget, and what clients read.
+        "egress_today": {
+            "background_bytes": egress.background_bytes if egress else 0,
+            "client_bytes": egress.client_bytes if egress else 0,
+        },
         "name": row.name,
         "site": row.site,
         "backend": row.backend,
@@ -109,6 +116,7 @@ class Management:
         self._users = UserRepo(pool)
         self._usage = UsageRepo(pool)
         self._queue = ReplicationQueueRepo(pool)
+        self._egress = EgressRepo(pool)
         self._ledger = LedgerRepo(pool)
         self._pool = pool
         self._topology = topology
@@ -185,10 +193,16 @@ class Management:
         return await self.backend(name)
 
     async def links(self) -> list[Json]:
+        egress = await self._egress.today()
         return [
-            _link_json(row, self._live_links(row.backend).get(row.name))
+            _link_json(row, self._live_links(row.backend).get(row.name), egress.get(row.name))
             for row in await self._topology_repo.links()
         ]
+
+    async def update_link(self, name: str, change: Json) -> Json:
+        if not await self._egress.set_budget(name, change["egress_budget_bytes_per_day"]):
+            raise NotFound(f"no link named {name}")
+        return await self.link(name)
 
     async def link(self, name: str) -> Json:
         for link in await self.links():

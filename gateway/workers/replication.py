@@ -11,13 +11,16 @@ import asyncio
 import logging
 import random
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 from gateway import checksums
 from gateway.backends.base import BackendError
 from gateway.backends.registry import BackendRegistry, UnknownBackend
+from gateway.links.egress import background
 from gateway.placement import engine
 from gateway.placement.model import ReadPreference
 from gateway.services.topology import TopologyService
+from metadata.egress import EgressRepo
 from metadata.models import PlacementRow, VersionRow
 from metadata.objects import ObjectRepo
 from metadata.replication import ReplicationRepo, ReplicationTask
@@ -45,6 +48,13 @@ async def _verified(
         raise CopyMismatch(f"copy of {size} bytes read {seen} or failed its {algorithm} check")
 
 
+def _until_tomorrow_s() -> float:
+    """Seconds until the next UTC midnight, when every budget starts afresh."""
+    now = datetime.now(UTC)
+    tomorrow = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return (tomorrow - now).total_seconds()
+
+
 def backoff_s(attempts: int, base_s: float, max_s: float) -> float:
     """Capped exponential backoff with full jitter."""
     return random.uniform(0, min(max_s, base_s * 2 ** max(attempts - 1, 0)))
@@ -61,7 +71,9 @@ class ReplicationWorker:
         concurrency: int,
         base_delay_s: float,
         max_delay_s: float,
+        egress: EgressRepo | None = None,
     ) -> None:
+        self._egress = egress
         self._queue = queue
         self._objects = objects
         self._backends = backends
@@ -94,9 +106,19 @@ class ReplicationWorker:
         # overwritten by the retry, or queued for deletion with the version.
         keys = [k for p in version.placements[:1] for k in p.segment_keys or [p.backend_key]]
         await self._queue.claim_keys(task.target_backend, keys)
+        charges = self._charges(version, task.target_backend)
+        exhausted = await self._egress.reserve(charges) if self._egress else None
+        if exhausted is not None:
+            await self._queue.retry_later(
+                task.id, _until_tomorrow_s(), f"egress budget of link {exhausted} spent for today"
+            )
+            return
         try:
-            await self._copy(version, task.target_backend)
+            with background():
+                await self._copy(version, task.target_backend)
         except (BackendError, UnknownBackend, CopyMismatch) as exc:
+            if self._egress:
+                await self._egress.release(charges)
             delay = backoff_s(task.attempts, self._base_delay_s, self._max_delay_s)
             log.info(
                 "replica of %s to %s failed (%s); retry in %.1f s",
@@ -111,6 +133,18 @@ class ReplicationWorker:
         await self._queue.complete(
             task, source.backend_key, source.segment_keys, version.size_bytes
         )
+
+    def _charges(self, version: VersionRow, target: str) -> dict[str, int]:
+        """The links a copy crosses from this node: reading the first source, writing the
+        target. Each carries the version's size."""
+        snapshot = self._topology.snapshot()
+        sources = self._sources(version)
+        charges: dict[str, int] = {}
+        for backend in ([sources[0].backend] if sources else []) + [target]:
+            links = [link for link in snapshot.links_to(backend) if link.healthy]
+            if links:
+                charges[links[0].name] = charges.get(links[0].name, 0) + version.size_bytes
+        return charges
 
     def _sources(self, version: VersionRow) -> list[PlacementRow]:
         names = engine.order_replicas(

@@ -60,7 +60,10 @@ LINK = obj(
     circuit=nullable(string(enum=["closed", "open", "half-open"])),
     consecutive_failures=nullable(integer()),
     latency_ewma_ms=nullable(number()),
-)
+    egress_budget_bytes_per_day=nullable(integer()),
+    egress_today=obj(["background_bytes", "client_bytes"], background_bytes=integer(),
+                     client_bytes=integer()),
+)  # fmt: skip
 BACKEND_CHANGE = {
     **obj(
         state=string(enum=STATES),
@@ -156,6 +159,20 @@ async def list_links(call: AdminCall) -> object:
 @ops.add("GET", "/links/{name}", "One link", response=LINK, path_params=NAMED, errors=(404,))
 async def get_link(call: AdminCall) -> object:
     return await call.management.link(call.param("name"))
+
+
+@ops.add(
+    "PATCH",
+    "/links/{name}",
+    "Set a link's egress budget: bytes per UTC day that replication may move over it"
+    " (null: no limit); client reads are never limited, only reported",
+    response=LINK,
+    path_params=NAMED,
+    body=obj(["egress_budget_bytes_per_day"], egress_budget_bytes_per_day=nullable(integer())),
+    errors=(404,),
+)
+async def update_link(call: AdminCall) -> object:
+    return await call.management.update_link(call.param("name"), call.body)
 
 
 @ops.add(
