@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -14,13 +15,16 @@ from aiohttp import web
 
 from gateway import topology_setup
 from gateway.backends.registry import BackendRegistry
-from gateway.config import GatewayConfig
+from gateway.config import ConfigError, GatewayConfig
+from gateway.crypto import keyring
+from gateway.crypto.keyring import KeyRing
 from gateway.links.routing import LinkedBackend
 from gateway.observability import metrics
 from gateway.s3 import dispatch
 from gateway.services.auth import AuthService
 from gateway.services.buckets import BucketService
 from gateway.services.container import Services
+from gateway.services.encryption import EncryptionService
 from gateway.services.listing import ListingService
 from gateway.services.multipart import MultipartService
 from gateway.services.objects import ObjectService
@@ -89,6 +93,28 @@ class Workers:
     replacement: ReplacementWorker
 
 
+KEY_RING_FILE = "key-ring.json"
+
+
+def load_key_ring(config: GatewayConfig) -> KeyRing:
+    """The configured key ring, else the one kept in the data directory (made once)."""
+    settings = config.encryption
+    env_value = os.environ.get(settings.key_ring_env) if settings.key_ring_env else None
+    if settings.key_ring_env and not env_value:
+        raise ConfigError(f"environment variable {settings.key_ring_env} is not set")
+    path = settings.key_ring_file or config.data_dir / KEY_RING_FILE
+    ring = keyring.load(path, env_value)
+    if ring is None:
+        if settings.key_ring_file is not None:
+            raise ConfigError(f"key ring file {path} does not exist")
+        try:
+            ring = keyring.create_file(path)
+        except FileExistsError:  # another worker process made it first
+            ring = keyring.load(path, None)
+            assert ring is not None
+    return ring
+
+
 def build_services(
     pool: asyncpg.Pool,
     backends: BackendRegistry,
@@ -105,7 +131,12 @@ def build_services(
         default_policy=config.default_policy,
     )
     writer = ReplicaWriter(backends, stall_timeout_s=config.replication.stall_timeout_s)
-    objects = ObjectService(objects_repo, backends, topology, writer)
+    crypto = EncryptionService(
+        load_key_ring(config),
+        everywhere=config.encryption.encrypt_everywhere,
+        allow_sse_c_over_http=config.encryption.allow_sse_c_over_http,
+    )
+    objects = ObjectService(objects_repo, backends, topology, writer, crypto)
     services = Services(
         auth=AuthService(AccessKeyRepo(pool)),
         buckets=BucketService(

@@ -24,7 +24,7 @@ from aiohttp import web
 from gateway import maintenance
 from gateway.admin import cli as admin_cli
 from gateway.admin.app import create_admin_app
-from gateway.app import RootKey, create_app, ensure_root_key
+from gateway.app import RootKey, create_app, ensure_root_key, load_key_ring
 from gateway.config import GatewayConfig, load, with_database
 from gateway.embedded_pg import embedded_database
 from gateway.observability import meters
@@ -246,6 +246,7 @@ def serve(config_path: Path | None, workers: int | None) -> int:
             config.data_dir.mkdir(parents=True, exist_ok=True)
             config = with_database(config, stack.enter_context(embedded_database(config.data_dir)))
         key = asyncio.run(_prepare(config))
+        load_key_ring(config)  # made here once, before worker processes start
         configured_token = config.admin.token is not None
         config = _with_admin_token(config)
         _announce(config, key, count, embedded, show_admin_token=not configured_token)

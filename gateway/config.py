@@ -104,6 +104,20 @@ class AdminConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class EncryptionConfig:
+    """Envelope encryption. The key ring (master keys) comes from ``key_ring_env`` (a JSON
+    document in that variable) or ``key_ring_file``; without either, ``serve`` makes one
+    in the data directory. Every node of a deployment needs the same key ring."""
+
+    key_ring_file: Path | None = None
+    key_ring_env: str | None = None
+    # Encrypt every object before it leaves the gateway, whatever the client asked.
+    encrypt_everywhere: bool = False
+    # SSE-C over plain HTTP exposes the customer's key: refused unless this is set (tests).
+    allow_sse_c_over_http: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class GcConfig:
     interval_s: float = 30.0
     # A pending version older than this belongs to a writer that died.
@@ -141,6 +155,7 @@ class GatewayConfig:
     replication: ReplicationConfig = field(default_factory=ReplicationConfig)
     admin: AdminConfig = field(default_factory=AdminConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    encryption: EncryptionConfig = field(default_factory=EncryptionConfig)
     migrations_dir: Path = Path(__file__).resolve().parent.parent / "migrations"
 
     @property
@@ -230,6 +245,16 @@ def _admin(raw: Mapping[str, Any], env: Mapping[str, str]) -> AdminConfig:
     )
 
 
+def _encryption(raw: Mapping[str, Any]) -> EncryptionConfig:
+    path = raw.get("key_ring_file")
+    return EncryptionConfig(
+        key_ring_file=Path(str(path)) if path else None,
+        key_ring_env=raw.get("key_ring_env") or None,
+        encrypt_everywhere=bool(raw.get("encrypt_everywhere", False)),
+        allow_sse_c_over_http=bool(raw.get("allow_sse_c_over_http", False)),
+    )
+
+
 def from_mapping(raw: Mapping[str, Any], env: Mapping[str, str]) -> GatewayConfig:
     data_dir = Path(env.get("SKYBRIDGE_DATA_DIR") or raw.get("data_dir") or "skybridge-data")
     database = raw.get("database") or {}
@@ -261,6 +286,7 @@ def from_mapping(raw: Mapping[str, Any], env: Mapping[str, str]) -> GatewayConfi
         replication=_replication(raw.get("replication") or {}),
         admin=_admin(raw.get("admin") or {}, env),
         logging=_logging(raw.get("logging") or {}),
+        encryption=_encryption(raw.get("encryption") or {}),
     )
     return config
 

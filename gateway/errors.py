@@ -195,4 +195,10 @@ MalformedPolicy = _error(
     "MalformedPolicy", 400, "Policies must be valid JSON and the first byte must be '{'"
 )
 NoSuchBucketPolicy = _error("NoSuchBucketPolicy", 404, "The bucket policy does not exist")
+KMSNotFoundException = _error("KMS.NotFoundException", 400, "Invalid keyId")
+ServerSideEncryptionConfigurationNotFoundError = _error(
+    "ServerSideEncryptionConfigurationNotFoundError",
+    404,
+    "The server side encryption configuration was not found",
+)
 QuotaExceeded = _error("QuotaExceeded", 403, "The write would exceed a quota.")

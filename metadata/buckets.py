@@ -10,7 +10,7 @@ from metadata.models import BucketRow
 
 _COLUMNS = (
     "id, name, owner_access_key, location, backend, versioning, created_at, tags, cors,"
-    " placement_policy, tenant, acl, policy"
+    " placement_policy, tenant, acl, policy, encryption"
 )
 
 
@@ -125,4 +125,9 @@ class BucketRepo:
     async def set_access_policy(self, bucket_id: int, document: dict[str, Any] | None) -> None:
         await self._pool.execute(
             "UPDATE buckets SET policy = $2 WHERE id = $1", bucket_id, document
+        )
+
+    async def set_encryption(self, bucket_id: int, rule: dict[str, Any] | None) -> None:
+        await self._pool.execute(
+            "UPDATE buckets SET encryption = $2 WHERE id = $1", bucket_id, rule
         )

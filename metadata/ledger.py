@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 
@@ -175,6 +176,7 @@ class PlacementCheck:
     part_checksums: list[str] | None
     checksum_algorithm: str | None
     checksum_value: str | None
+    encryption: dict[str, Any] | None = None
 
 
 class ScrubRepo:
@@ -185,7 +187,8 @@ class ScrubRepo:
         rows = await self._pool.fetch(
             "SELECT p.id, p.version_pk, p.backend, p.backend_key, p.segment_keys,"
             " v.size_bytes, v.part_sizes, v.part_checksums, v.checksum_algorithm,"
-            " v.checksum_value FROM placements p JOIN object_versions v ON v.id = p.version_pk"
+            " v.checksum_value, v.encryption"
+            " FROM placements p JOIN object_versions v ON v.id = p.version_pk"
             " WHERE p.id > $1 AND p.state = 'ok' AND v.state = 'complete' ORDER BY p.id LIMIT $2",
             after_id,
             limit,
@@ -193,7 +196,7 @@ class ScrubRepo:
         return [
             PlacementCheck(
                 r[0], r[1], r[2], r[3], list(r[4]) if r[4] else None, r[5],
-                list(r[6]) if r[6] else None, list(r[7]) if r[7] else None, r[8], r[9],
+                list(r[6]) if r[6] else None, list(r[7]) if r[7] else None, r[8], r[9], r[10],
             )
             for r in rows
         ]  # fmt: skip

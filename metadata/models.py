@@ -33,6 +33,8 @@ class BucketRow:
     # A canned ACL, and the bucket policy document (both grant access to others).
     acl: str = "private"
     policy: dict[str, Any] | None = None
+    # Default encryption: {"SSEAlgorithm": "AES256" | "aws:kms", "KMSMasterKeyID": ...}.
+    encryption: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +72,8 @@ class VersionRow:
     created_at: datetime
     placements: list[PlacementRow] = field(default_factory=list)
     acl: str = "private"
+    # The envelope of an encrypted version (gateway/crypto/envelope.py), else None.
+    encryption: dict[str, Any] | None = None
 
     @property
     def visible_version_id(self) -> str:
@@ -93,6 +97,7 @@ class NewVersion:
     backends: tuple[str, ...]
     backend_key: str
     acl: str = "private"
+    encryption: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +116,10 @@ class CompletedVersion:
     stored_on: tuple[str, ...] | None = None
     # Targets the replication worker fills in later (failed sync and async targets).
     replicate_to: tuple[str, ...] = ()
+    # Set for an encrypted version: its envelope with the stored parts' checksums, and the
+    # bytes it takes on each backend.
+    encryption: dict[str, Any] | None = None
+    stored_bytes: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

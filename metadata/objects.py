@@ -21,7 +21,7 @@ _VERSION_COLUMNS = (
     " is_delete_marker, size_bytes, etag, content_type, headers, user_metadata, tags,"
     " storage_class,"
     " checksum_algorithm, checksum_type, checksum_value, part_sizes, part_checksums, created_at,"
-    " acl"
+    " acl, encryption"
 )
 
 
@@ -150,8 +150,9 @@ async def insert_pending(con: Conn, new: NewVersion, reserve_bytes: int = 0) -> 
     await usage.reserve(con, new.bucket_id, reserve_bytes, 1)
     pk: int = await con.fetchval(
         "INSERT INTO object_versions (bucket_id, key, version_id, is_null_version,"
-        " state, content_type, headers, user_metadata, tags, storage_class, reserved_bytes, acl)"
-        " VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+        " state, content_type, headers, user_metadata, tags, storage_class, reserved_bytes, acl,"
+        " encryption) VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, $10, $11, $12)"
+        " RETURNING id",
         new.bucket_id,
         new.key,
         new.version_id,
@@ -163,6 +164,7 @@ async def insert_pending(con: Conn, new: NewVersion, reserve_bytes: int = 0) -> 
         new.storage_class,
         reserve_bytes,
         new.acl,
+        new.encryption,
     )
     await con.executemany(
         "INSERT INTO placements (version_pk, backend, backend_key, state)"
@@ -231,7 +233,7 @@ async def commit_pending(
         " size_bytes = $2, etag = $3, checksum_algorithm = $4, checksum_type = $5,"
         " checksum_value = $6, part_sizes = $7, part_checksums = $8,"
         " seq = nextval('object_versions_seq'), created_at = now(), updated_at = now(),"
-        " reserved_bytes = 0"
+        " reserved_bytes = 0, encryption = coalesce($9, encryption)"
         f" WHERE id = $1 RETURNING {_VERSION_COLUMNS}",
         pk,
         done.size_bytes,
@@ -241,6 +243,7 @@ async def commit_pending(
         done.checksum_value,
         done.part_sizes,
         done.part_checksums,
+        done.encryption,
     )
     await _settle_placements(con, pk, done)
     # Multipart parts were counted as they arrived: completing moves no bytes.
@@ -258,7 +261,7 @@ async def _settle_placements(con: Conn, pk: int, done: CompletedVersion) -> None
         " verified_at = now() WHERE version_pk = $1 AND state = 'pending'"
         " AND ($4::text[] IS NULL OR backend = ANY($4::text[]))",
         pk,
-        done.size_bytes,
+        done.size_bytes if done.stored_bytes is None else done.stored_bytes,
         done.segment_keys,
         stored,
     )

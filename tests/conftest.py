@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -89,10 +90,15 @@ def gateway_config(backend: dict[str, Any], **extra: Any) -> dict[str, Any]:
     }
 
 
-@pytest.fixture(scope="session")
-def start_gateway(
+Starter = Callable[..., GatewayProcess]
+
+
+@contextlib.contextmanager
+def _gateways(
     tmp_path_factory: pytest.TempPathFactory, new_database: Callable[[], str]
-) -> Iterator[Callable[..., GatewayProcess]]:
+) -> Iterator[Starter]:
+    """Start gateways; every one is stopped when the block ends. Each holds PostgreSQL
+    connections, so the starter used must match the scope that uses the gateway."""
     started: list[GatewayProcess] = []
 
     def start(config: dict[str, Any], **kwargs: Any) -> GatewayProcess:
@@ -104,9 +110,38 @@ def start_gateway(
         started.append(gateway)
         return gateway
 
-    yield start
-    for gateway in started:
-        gateway.stop()
+    try:
+        yield start
+    finally:
+        for gateway in started:
+            gateway.stop()
+
+
+@pytest.fixture(scope="session")
+def start_gateway(
+    tmp_path_factory: pytest.TempPathFactory, new_database: Callable[[], str]
+) -> Iterator[Starter]:
+    """For session-scoped fixtures: the gateways live until the session ends."""
+    with _gateways(tmp_path_factory, new_database) as start:
+        yield start
+
+
+@pytest.fixture(scope="module")
+def start_module_gateway(
+    tmp_path_factory: pytest.TempPathFactory, new_database: Callable[[], str]
+) -> Iterator[Starter]:
+    """For module-scoped fixtures: the gateways stop when the module's tests are done."""
+    with _gateways(tmp_path_factory, new_database) as start:
+        yield start
+
+
+@pytest.fixture
+def start_test_gateway(
+    tmp_path_factory: pytest.TempPathFactory, new_database: Callable[[], str]
+) -> Iterator[Starter]:
+    """For one test: the gateways stop when it ends."""
+    with _gateways(tmp_path_factory, new_database) as start:
+        yield start
 
 
 @pytest.fixture(scope="session", params=BACKEND_KINDS)

@@ -18,6 +18,7 @@ from gateway.s3.auth import Identity, authenticate
 from gateway.s3.call import S3Call
 from gateway.s3.handlers import access as access_handlers
 from gateway.s3.handlers import buckets, listing, multipart, objects
+from gateway.s3.handlers import encryption as encryption_handlers
 from gateway.s3.router import BUCKETLESS, Endpoint, Op, route, split_target
 from gateway.services.access import Access
 from gateway.services.container import Services
@@ -106,6 +107,9 @@ HANDLERS: dict[Op, Handler] = {
     Op.PutBucketAcl: access_handlers.put_bucket_acl,
     Op.GetObjectAcl: access_handlers.get_object_acl,
     Op.PutObjectAcl: access_handlers.put_object_acl,
+    Op.GetBucketEncryption: encryption_handlers.get_bucket_encryption,
+    Op.PutBucketEncryption: encryption_handlers.put_bucket_encryption,
+    Op.DeleteBucketEncryption: encryption_handlers.delete_bucket_encryption,
 }
 
 

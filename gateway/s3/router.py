@@ -50,6 +50,9 @@ class Op(StrEnum):
     GetBucketAcl = "GetBucketAcl"
     PutBucketAcl = "PutBucketAcl"
     GetObjectAcl = "GetObjectAcl"
+    GetBucketEncryption = "GetBucketEncryption"
+    PutBucketEncryption = "PutBucketEncryption"
+    DeleteBucketEncryption = "DeleteBucketEncryption"
     PutObjectAcl = "PutObjectAcl"
     Preflight = "Preflight"
 
@@ -60,7 +63,7 @@ BUCKETLESS = frozenset({Op.ListBuckets, Op.CreateBucket, Op.Preflight})
 # Sub-resources S3 has that Skybridge does not implement (yet): answered NotImplemented.
 _UNSUPPORTED_BUCKET = frozenset(
     {
-        "lifecycle", "encryption", "website", "logging",
+        "lifecycle", "website", "logging",
         "notification", "replication", "object-lock", "ownershipControls",
         "publicAccessBlock", "accelerate", "requestPayment", "analytics", "metrics",
         "inventory", "intelligent-tiering", "metadataTable", "session",
@@ -128,6 +131,9 @@ _BUCKET_SUBRESOURCES: dict[tuple[str, str], Op] = {
     ("GET", "policyStatus"): Op.GetBucketPolicyStatus,
     ("GET", "acl"): Op.GetBucketAcl,
     ("PUT", "acl"): Op.PutBucketAcl,
+    ("GET", "encryption"): Op.GetBucketEncryption,
+    ("PUT", "encryption"): Op.PutBucketEncryption,
+    ("DELETE", "encryption"): Op.DeleteBucketEncryption,
 }
 
 _BUCKET_PLAIN: dict[str, Op] = {

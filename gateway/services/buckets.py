@@ -105,6 +105,10 @@ class BucketService:
         bucket = await self.find(name)
         return bucket, authorize(ctx, bucket, action, key, prefix)
 
+    async def set_encryption(self, bucket: BucketRow, rule: dict[str, Any] | None) -> None:
+        await self._buckets.set_encryption(bucket.id, rule)
+        self._forget(bucket)
+
     async def set_acl(self, bucket: BucketRow, acl: str) -> None:
         await self._buckets.set_acl(bucket.id, acl)
         self._forget(bucket)

@@ -11,6 +11,9 @@ from datetime import datetime
 
 from gateway import checksums
 from gateway.backends.registry import BackendRegistry
+from gateway.crypto.envelope import EncryptingStream, Envelope
+from gateway.crypto.envelope import from_json as envelope_from_json
+from gateway.crypto.format import PartCipher, stored_size
 from gateway.errors import (
     AccessDenied,
     InvalidArgument,
@@ -21,8 +24,10 @@ from gateway.errors import (
     KeyTooLongError,
     MetadataTooLarge,
     MethodNotAllowed,
+    MissingContentLength,
     NoSuchKey,
     NoSuchVersion,
+    NotImplementedError_,
     NotModified,
     PreconditionFailed,
     QuotaExceeded,
@@ -32,7 +37,8 @@ from gateway.errors import (
 from gateway.placement.model import ObjectFacts
 from gateway.services.access_policy import object_acl_grants
 from gateway.services.context import ByteRange, Conditions, RequestContext
-from gateway.services.reader import open_range
+from gateway.services.encryption import EncryptionService, SseRequest
+from gateway.services.reader import open_encrypted_range, open_range
 from gateway.services.replicas import ReplicaWriter
 from gateway.services.streams import ExpectedDigests, VerifyingStream
 from gateway.services.topology import TopologyService
@@ -67,6 +73,9 @@ class PutObjectInput:
     if_none_match_star: bool = False
     # Conditional write: commit only if the current object's ETag matches.
     if_match: str | None = None
+    sse: SseRequest | None = None
+    # Whether the request came over TLS (SSE-C needs it).
+    secure: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +87,8 @@ class GetObjectInput:
     part_number: int | None = None
     # The caller may read only what the object's own ACL makes public.
     public_only: bool = False
+    customer_key: bytes | None = None
+    secure: bool = False
 
 
 @dataclass(slots=True)
@@ -107,6 +118,8 @@ class CopySource:
     version_id: str | None
     conditions: Conditions
     public_only: bool = False
+    customer_key: bytes | None = None
+    secure: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +131,8 @@ class CopyObjectInput:
     replace_tags: dict[str, str] | None
     storage_class: str | None = None
     acl: str = "private"
+    sse: SseRequest | None = None
+    secure: bool = False
 
 
 def check_key(key: str) -> None:
@@ -189,7 +204,9 @@ class ObjectService:
         backends: BackendRegistry,
         topology: TopologyService,
         writer: ReplicaWriter,
+        crypto: EncryptionService,
     ) -> None:
+        self._crypto = crypto
         self._objects = objects
         self._backends = backends
         self._topology = topology
@@ -211,17 +228,25 @@ class ObjectService:
             ObjectFacts(bucket.name, put.key, put.expected.length, attrs.storage_class, attrs.tags),
         )
         key = object_backend_key(bucket, version_id)
+        sealing = self._sealing(bucket, put)
+        new = _new_version(bucket, put.key, version_id, attrs, plan.sync_targets, key)
+        if sealing is not None:
+            new = replace(new, encryption=sealing[0].as_json())
         try:
-            pk = await self._objects.begin_write(
-                _new_version(bucket, put.key, version_id, attrs, plan.sync_targets, key),
-                reserve_bytes=put.expected.length or 0,
-            )
+            pk = await self._objects.begin_write(new, reserve_bytes=put.expected.length or 0)
         except QuotaExceededError as exc:
             raise QuotaExceeded(str(exc)) from None
         stream = VerifyingStream(body, put.expected)
+        stored: AsyncIterator[bytes] = stream
+        stored_length = put.expected.length
+        encrypting = None
+        if sealing is not None and put.expected.length is not None:
+            cipher = PartCipher(sealing[1], sealing[0].salt, 0)
+            encrypting = EncryptingStream(stream, cipher, put.expected.length)
+            stored, stored_length = aiter(encrypting), stored_size(put.expected.length)
         try:
             outcome = await self._writer.write(
-                plan.sync_targets, plan.quorum, key, stream, put.expected.length
+                plan.sync_targets, plan.quorum, key, stored, stored_length
             )
         except BaseException:
             # The writer already discarded what it wrote; only the version is left to fail.
@@ -229,18 +254,38 @@ class ObjectService:
             raise
         assert stream.result is not None
         digests = stream.result
+        envelope = None
+        if sealing is not None and encrypting is not None and encrypting.checksum is not None:
+            envelope = sealing[0].with_checksums([encrypting.checksum])
         done = CompletedVersion(
             size_bytes=digests.size,
-            etag=digests.md5.hex(),
+            etag=self._crypto.etag(envelope, digests.md5.hex()),
             checksum_algorithm=digests.checksum_algorithm,
             checksum_type="FULL_OBJECT",
             checksum_value=checksums.encode(digests.checksum),
             stored_on=outcome.stored,
             replicate_to=outcome.failed + plan.async_targets,
+            encryption=envelope.as_json() if envelope else None,
+            stored_bytes=stored_length if envelope else None,
         )
         return await self._commit(
             pk, done, put.if_none_match_star, plan.sync_targets, key, put.if_match
         )
+
+    def check_kms_key(self, key_id: str | None) -> None:
+        self._crypto.check_kms_key(key_id)
+
+    def would_encrypt(self, bucket: BucketRow, sse: SseRequest | None, secure: bool) -> bool:
+        return self._crypto.choose(sse, bucket.encryption, secure) is not None
+
+    def _sealing(self, bucket: BucketRow, put: PutObjectInput) -> tuple[Envelope, bytes] | None:
+        """The envelope and data key of a write that is to be encrypted, else None."""
+        chosen = self._crypto.choose(put.sse, bucket.encryption, put.secure)
+        if chosen is None:
+            return None
+        if put.expected.length is None:
+            raise MissingContentLength()
+        return self._crypto.new_envelope(chosen)
 
     async def _abandon(self, pk: int, targets: tuple[str, ...], key: str) -> None:
         """Best effort: gc reaps whatever this misses (the version stays failed)."""
@@ -291,13 +336,37 @@ class ObjectService:
     ) -> GetObjectResult:
         check_key(get.key)
         version = await self.current(bucket, get.key, get.version_id, get.public_only)
+        # Before conditions, as S3 does: without the key, nothing about the object is told.
+        self._crypto.check_read_transport(get.customer_key, get.secure)
+        cipher = self._cipher(version, get.customer_key)
         evaluate_conditions(get.conditions, version)
         span = _requested_span(version, get)
         body = None
         if with_body:
             first, last = span if span else (0, version.size_bytes - 1)
-            body = await open_range(self._backends, version, first, last)
+            body = await self._open(version, cipher, first, last)
         return GetObjectResult(version, span, body)
+
+    async def read_source(self, version: VersionRow, source: CopySource, first: int, last: int
+                          ) -> AsyncIterator[bytes]:  # fmt: skip
+        """Plaintext bytes [first, last] of a copy's source version."""
+        self._crypto.check_read_transport(source.customer_key, source.secure)
+        return await self._open(version, self._cipher(version, source.customer_key), first, last)
+
+    def _cipher(self, version: VersionRow, customer_key: bytes | None) -> PartCipher | None:
+        if version.encryption is None:
+            return None
+        envelope = envelope_from_json(version.encryption)
+        if version.part_sizes:
+            raise NotImplementedError_("Encrypted multipart objects are not readable yet.")
+        return PartCipher(self._crypto.data_key(envelope, customer_key), envelope.salt, 0)
+
+    async def _open(
+        self, version: VersionRow, cipher: PartCipher | None, first: int, last: int
+    ) -> AsyncIterator[bytes]:
+        if cipher is None:
+            return await open_range(self._backends, version, first, last)
+        return await open_encrypted_range(self._backends, version, cipher, first, last)
 
     async def current(
         self, bucket: BucketRow, key: str, version_id: str | None, public_only: bool = False
@@ -366,12 +435,12 @@ class ObjectService:
             # The copy's ACL is the request's, never the source's (as in S3).
             copy.acl,
         )
-        body = await open_range(self._backends, source, 0, source.size_bytes - 1)
+        body = await self.read_source(source, src, 0, source.size_bytes - 1)
         # S3 gives the copy the source's checksum algorithm, recomputed over the whole body.
         expected = ExpectedDigests(
             length=source.size_bytes, checksum_algorithm=source.checksum_algorithm
         )
-        put = PutObjectInput(copy.key, attributes, expected)
+        put = PutObjectInput(copy.key, attributes, expected, sse=copy.sse, secure=copy.secure)
         return source, await self.put(ctx, bucket, put, body)
 
     async def set_acl(

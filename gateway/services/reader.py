@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 
 from gateway.backends.base import BackendError
 from gateway.backends.registry import BackendRegistry, UnknownBackend
-from gateway.errors import ServiceUnavailable
+from gateway.crypto.format import (
+    CHUNK,
+    SEALED_CHUNK,
+    ChunkTampered,
+    PartCipher,
+    chunk_range,
+    stored_span,
+)
+from gateway.crypto.format import chunks as chunk_count
+from gateway.errors import InternalError, ServiceUnavailable
 from gateway.services.streams import segment_spans
 from metadata.models import PlacementRow, VersionRow
 
@@ -71,3 +81,71 @@ async def open_range(
 async def _empty() -> AsyncIterator[bytes]:
     return
     yield b""  # pragma: no cover - makes this an async generator
+
+
+async def _sealed_chunks(
+    backends: BackendRegistry, placement: PlacementRow, first: int, last: int, size: int
+) -> AsyncGenerator[bytes, None]:
+    """Sealed chunks ``first``..``last`` of a single-part version from one placement."""
+    start, length = stored_span(first, last, size)
+    buffer = bytearray()
+    async for piece in backends.get(placement.backend).get(placement.backend_key, start, length):
+        buffer += piece
+        while len(buffer) >= SEALED_CHUNK:
+            yield bytes(buffer[:SEALED_CHUNK])
+            del buffer[:SEALED_CHUNK]
+    if buffer:
+        yield bytes(buffer)
+
+
+async def _decrypted(
+    backends: BackendRegistry,
+    version: VersionRow,
+    cipher: PartCipher,
+    first: int,
+    last: int,
+) -> AsyncIterator[bytes]:
+    """Plaintext bytes [first, last], opened chunk by chunk. Nothing unauthenticated is ever
+    yielded, so a replica that is unreadable or fails authentication at any chunk is left
+    for the next one, resuming at that chunk."""
+    size = version.size_bytes
+    first_chunk, last_chunk = chunk_range(first, max(last, first))
+    final = chunk_count(size) - 1
+    index = first_chunk
+    placements = list(version.placements)
+    while index <= last_chunk:
+        if not placements:
+            raise InternalError("No replica of this object passed authentication.")
+        placement = placements[0]
+        try:
+            sealed_chunks = _sealed_chunks(backends, placement, index, last_chunk, size)
+            async with contextlib.aclosing(sealed_chunks):
+                async for sealed in sealed_chunks:
+                    plain = cipher.open(index, sealed, index == final)
+                    low = first - index * CHUNK if index == first_chunk else 0
+                    high = last - index * CHUNK + 1 if index == last_chunk else len(plain)
+                    index += 1
+                    yield plain[low:high]
+            if index <= last_chunk:
+                raise ChunkTampered(f"replica ended before chunk {index}")
+        except (BackendError, UnknownBackend, ChunkTampered) as exc:
+            log.error(
+                "encrypted replica %s/%s failed at chunk %d: %s",
+                placement.backend, placement.backend_key, index, exc,
+            )  # fmt: skip
+            placements.pop(0)
+
+
+async def open_encrypted_range(
+    backends: BackendRegistry, version: VersionRow, cipher: PartCipher, start: int, end: int
+) -> AsyncIterator[bytes]:
+    """Like ``open_range`` for an encrypted single-part version: the first chunk is opened
+    (and authenticated) before this returns."""
+    if end < start:
+        return _empty()
+    stream = _decrypted(backends, version, cipher, start, end)
+    try:
+        first = await _prime(stream)
+    except InternalError:
+        raise ServiceUnavailable("No replica of this object could be read.") from None
+    return _chain(first, stream)

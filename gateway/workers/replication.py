@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from gateway import checksums
 from gateway.backends.base import BackendError
 from gateway.backends.registry import BackendRegistry, UnknownBackend
+from gateway.crypto.envelope import StoredSegment, stored_segments
 from gateway.links.egress import background
 from gateway.placement import engine
 from gateway.placement.model import ReadPreference
@@ -46,6 +47,15 @@ async def _verified(
     if seen != size or (expected and checksums.encode(hasher.digest()) != expected):
         # Raising inside the body makes the target abandon its atomic write.
         raise CopyMismatch(f"copy of {size} bytes read {seen} or failed its {algorithm} check")
+
+
+def segments_of(version: VersionRow, placement: PlacementRow) -> list[StoredSegment]:
+    """The backend objects of ``placement`` and what each must be (size, checksum)."""
+    keys = placement.segment_keys or [placement.backend_key]
+    sizes = version.part_sizes or [version.size_bytes]
+    plain = version.part_checksums if version.part_sizes else [version.checksum_value]
+    sums = [c or None for c in plain or [None] * len(keys)]
+    return stored_segments(keys, sizes, sums, version.checksum_algorithm, version.encryption)
 
 
 def _until_tomorrow_s() -> float:
@@ -130,9 +140,8 @@ class ReplicationWorker:
             await self._queue.retry_later(task.id, delay, repr(exc))
             return
         source = version.placements[0]
-        await self._queue.complete(
-            task, source.backend_key, source.segment_keys, version.size_bytes
-        )
+        stored = sum(s.size for s in segments_of(version, source))
+        await self._queue.complete(task, source.backend_key, source.segment_keys, stored)
 
     def _charges(self, version: VersionRow, target: str) -> dict[str, int]:
         """The links a copy crosses from this node: reading the first source, writing the
@@ -140,10 +149,11 @@ class ReplicationWorker:
         snapshot = self._topology.snapshot()
         sources = self._sources(version)
         charges: dict[str, int] = {}
+        size = sum(s.size for s in segments_of(version, sources[0])) if sources else 0
         for backend in ([sources[0].backend] if sources else []) + [target]:
             links = [link for link in snapshot.links_to(backend) if link.healthy]
             if links:
-                charges[links[0].name] = charges.get(links[0].name, 0) + version.size_bytes
+                charges[links[0].name] = charges.get(links[0].name, 0) + size
         return charges
 
     def _sources(self, version: VersionRow) -> list[PlacementRow]:
@@ -169,18 +179,7 @@ class ReplicationWorker:
     async def _copy_from(self, version: VersionRow, source: PlacementRow, target_name: str) -> None:
         reader = self._backends.get(source.backend)
         writer = self._backends.get(target_name)
-        algorithm = version.checksum_algorithm or "CRC64NVME"
-        if source.segment_keys is None:
-            body = _verified(
-                reader.get(source.backend_key),
-                algorithm,
-                version.checksum_value,
-                version.size_bytes,
-            )
-            await writer.put(source.backend_key, body, version.size_bytes)
-            return
-        sizes = version.part_sizes or []
-        expected = version.part_checksums or [""] * len(sizes)
-        for key, size, checksum in zip(source.segment_keys, sizes, expected, strict=True):
-            body = _verified(reader.get(key), algorithm, checksum or None, size)
-            await writer.put(key, body, size)
+        for segment in segments_of(version, source):
+            body = _verified(reader.get(segment.key), segment.algorithm, segment.checksum,
+                             segment.size)  # fmt: skip
+            await writer.put(segment.key, body, segment.size)

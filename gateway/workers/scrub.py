@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from gateway import checksums
 from gateway.backends.base import Backend, BackendError, BackendKeyNotFound
 from gateway.backends.registry import BackendRegistry, UnknownBackend
+from gateway.crypto.envelope import StoredSegment, stored_segments
 from metadata.ledger import PlacementCheck, ScrubRepo
 
 log = logging.getLogger(__name__)
@@ -47,12 +48,15 @@ class ScrubReport:
         }
 
 
-def _segments(check: PlacementCheck) -> list[tuple[str, int, str | None]]:
-    if check.segment_keys is None:
-        return [(check.backend_key, check.size_bytes, check.checksum_value)]
-    sizes = check.part_sizes or []
-    sums = check.part_checksums or [""] * len(sizes)
-    return [(k, s, c or None) for k, s, c in zip(check.segment_keys, sizes, sums, strict=True)]
+def _segments(check: PlacementCheck) -> list[StoredSegment]:
+    keys = check.segment_keys or [check.backend_key]
+    sizes = check.part_sizes if check.segment_keys else [check.size_bytes]
+    sums: list[str | None] = (
+        [c or None for c in check.part_checksums or [""] * len(sizes or [])]
+        if check.segment_keys
+        else [check.checksum_value]
+    )
+    return stored_segments(keys, sizes or [], sums, check.checksum_algorithm, check.encryption)
 
 
 async def _digest_matches(
@@ -114,14 +118,15 @@ class ScrubWorker:
 
     async def _problem(self, check: PlacementCheck, read_back: bool) -> str | None:
         backend = self._backends.get(check.backend)
-        algorithm = check.checksum_algorithm or "CRC64NVME"
-        for key, size, expected in _segments(check):
-            stored = await backend.size(key)
+        for segment in _segments(check):
+            stored = await backend.size(segment.key)
             if stored is None:
                 return "missing"
-            if stored != size:
+            if stored != segment.size:
                 return "corrupt"
-            if read_back and not await _digest_matches(backend, key, algorithm, expected, size):
+            if read_back and not await _digest_matches(
+                backend, segment.key, segment.algorithm, segment.checksum, segment.size
+            ):
                 return "corrupt"
         return None
 

@@ -31,9 +31,9 @@ def topology(
 
 @pytest.fixture(scope="module")
 def admin_gateway(
-    topology: Topology, start_gateway: Callable[..., GatewayProcess]
+    topology: Topology, start_module_gateway: Callable[..., GatewayProcess]
 ) -> GatewayProcess:
-    gateway = start_gateway(topology.config())
+    gateway = start_module_gateway(topology.config())
     s3 = client_for(gateway)
     s3.create_bucket(Bucket=BUCKET)
     for n in range(5):

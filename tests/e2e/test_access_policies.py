@@ -29,11 +29,11 @@ KEY_CACHE_S = 5
 
 @pytest.fixture(scope="module")
 def world(
-    start_gateway: Callable[..., GatewayProcess], tmp_path_factory: pytest.TempPathFactory
+    start_module_gateway: Callable[..., GatewayProcess], tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[GatewayProcess, dict[str, Any]]:
     """Tenants alpha and beta, each with users u1 and u2 holding one key each."""
     root: Path = tmp_path_factory.mktemp("access")
-    gateway = start_gateway(gateway_config({"name": "localfs", "driver": "localfs",
+    gateway = start_module_gateway(gateway_config({"name": "localfs", "driver": "localfs",
                                             "path": str(root)}))  # fmt: skip
     admin = AdminClient.of(gateway)
     clients: dict[str, Any] = {}

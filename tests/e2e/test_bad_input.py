@@ -436,7 +436,7 @@ def test_complete_with_wrong_etag_keeps_upload_open(
 
 
 def test_unimplemented_subresource(local_s3: Any, local_bucket: str) -> None:
-    code = error_of(local_s3.get_bucket_encryption, Bucket=local_bucket)
+    code = error_of(local_s3.get_bucket_website, Bucket=local_bucket)
     assert code == ("NotImplemented", 501)
     code = error_of(local_s3.get_object_retention, Bucket=local_bucket, Key="existing")
     assert code == ("NotImplemented", 501)

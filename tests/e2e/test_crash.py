@@ -93,12 +93,12 @@ class BackendView:
 @pytest.fixture(scope="module", params=["localfs", "moto"])
 def crash_setup(
     request: pytest.FixtureRequest,
-    start_gateway: Callable[..., GatewayProcess],
+    start_module_gateway: Callable[..., GatewayProcess],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[GatewayProcess, BackendView]]:
     root = tmp_path_factory.mktemp(f"crash-{request.param}")
     backend = backend_config(request.param, request, root)
-    gateway = start_gateway(gateway_config(backend, gc=CRASH_GC))
+    gateway = start_module_gateway(gateway_config(backend, gc=CRASH_GC))
     yield gateway, BackendView(backend)
     gateway.stop()  # early: a 64 MiB-capable gateway per backend is not needed past here
 

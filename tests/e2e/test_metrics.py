@@ -59,9 +59,9 @@ def _secrets_of(query: str) -> list[str]:
 
 
 def test_access_log_has_one_line_per_request_and_no_secret(
-    start_gateway: Callable[..., GatewayProcess], tmp_path: Path
+    start_test_gateway: Callable[..., GatewayProcess], tmp_path: Path
 ) -> None:
-    gateway = start_gateway(_localfs(tmp_path))
+    gateway = start_test_gateway(_localfs(tmp_path))
     code, alpha = gateway.cli("key", "create", "--tenant", "alpha")
     assert code == 0
     s3 = client_for(gateway, retries={"max_attempts": 1})
@@ -112,9 +112,9 @@ def test_access_log_has_one_line_per_request_and_no_secret(
 
 @pytest.fixture
 def admin_gateway(
-    start_gateway: Callable[..., GatewayProcess], tmp_path: Path
+    start_test_gateway: Callable[..., GatewayProcess], tmp_path: Path
 ) -> tuple[GatewayProcess, int]:
-    gateway = start_gateway(_localfs(tmp_path))
+    gateway = start_test_gateway(_localfs(tmp_path))
     port = getattr(gateway, "admin_port", None)
     if port is None:
         pytest.skip("the admin listener (issue #7) has not landed: no GatewayProcess.admin_port")
@@ -156,9 +156,9 @@ def test_metrics_count_a_known_workload(admin_gateway: tuple[GatewayProcess, int
 
 
 def test_counters_add_up_across_worker_processes(
-    start_gateway: Callable[..., GatewayProcess], tmp_path: Path
+    start_test_gateway: Callable[..., GatewayProcess], tmp_path: Path
 ) -> None:
-    gateway = start_gateway(_localfs(tmp_path, server={"workers": 2}))
+    gateway = start_test_gateway(_localfs(tmp_path, server={"workers": 2}))
     # Several clients, several connections: the kernel hands them to both processes.
     clients = [client_for(gateway, retries={"max_attempts": 1}) for _ in range(4)]
     bucket = random_name()

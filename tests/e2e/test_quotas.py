@@ -42,9 +42,11 @@ def _bucket_id(gateway: GatewayProcess, bucket: str) -> str:
 
 
 @pytest.fixture
-def quota_gateway(start_gateway: Callable[..., GatewayProcess], tmp_path: Path) -> GatewayProcess:
+def quota_gateway(
+    start_test_gateway: Callable[..., GatewayProcess], tmp_path: Path
+) -> GatewayProcess:
     backend = {"name": "localfs", "driver": "localfs", "path": str(tmp_path / "store")}
-    return start_gateway(gateway_config(backend))
+    return start_test_gateway(gateway_config(backend))
 
 
 def _is_quota(error: ClientError) -> bool:

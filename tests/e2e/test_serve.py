@@ -126,11 +126,11 @@ def test_zero_config_start_prints_a_working_endpoint_and_keys(
 
 
 def test_workers_share_one_port_and_drain_on_sigterm(
-    start_gateway: Callable[..., GatewayProcess], tmp_path: Path
+    start_test_gateway: Callable[..., GatewayProcess], tmp_path: Path
 ) -> None:
     backend = {"name": "localfs", "driver": "localfs", "path": str(tmp_path / "store")}
     config = gateway_config(backend, server={"workers": 2, "shutdown_timeout_s": 30})
-    gateway = start_gateway(config)
+    gateway = start_test_gateway(config)
     assert gateway.process is not None
     children = psutil.Process(gateway.process.pid).children()
     assert len(children) == 2, "two worker processes serve the port"

@@ -35,10 +35,10 @@ def _client(gateway: GatewayProcess, key: dict[str, Any]) -> Any:
 
 @pytest.fixture(scope="module")
 def tenants(
-    start_gateway: Callable[..., GatewayProcess], tmp_path_factory: pytest.TempPathFactory
+    start_module_gateway: Callable[..., GatewayProcess], tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[GatewayProcess, dict[str, list[Any]]]:
     root: Path = tmp_path_factory.mktemp("tenants")
-    gateway = start_gateway(
+    gateway = start_module_gateway(
         gateway_config({"name": "localfs", "driver": "localfs", "path": str(root)})
     )
     clients = {

@@ -33,10 +33,10 @@ def loopback_domain(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_virtual_hosted_style(
-    start_gateway: Callable[..., GatewayProcess], tmp_path: Path, loopback_domain: None
+    start_test_gateway: Callable[..., GatewayProcess], tmp_path: Path, loopback_domain: None
 ) -> None:
     backend = {"name": "localfs", "driver": "localfs", "path": str(tmp_path / "store")}
-    gateway = start_gateway(gateway_config(backend, server={"domain": DOMAIN}))
+    gateway = start_test_gateway(gateway_config(backend, server={"domain": DOMAIN}))
     sent: list[str] = []
     s3 = boto3.client(
         "s3",

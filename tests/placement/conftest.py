@@ -380,10 +380,10 @@ class Cluster:
 
 @pytest.fixture(scope="module")
 def cluster_module(
-    topology_factory: Callable[[], Topology], start_gateway: Callable[..., GatewayProcess]
+    topology_factory: Callable[[], Topology], start_module_gateway: Callable[..., GatewayProcess]
 ) -> Cluster:
     topology = topology_factory()
-    gateway = start_gateway(topology.config())
+    gateway = start_module_gateway(topology.config())
     return Cluster(topology, gateway, Ledger(gateway.database_url), no_retry_client(gateway))
 
 

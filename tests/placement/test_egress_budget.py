@@ -25,13 +25,13 @@ def _link(admin: AdminClient) -> dict[str, Any]:
 
 
 def test_budget_holds_replication_and_never_client_reads(
-    topology_factory: Callable[[], Topology], start_gateway: Callable[..., GatewayProcess]
+    topology_factory: Callable[[], Topology], start_test_gateway: Callable[..., GatewayProcess]
 ) -> None:
     topology = topology_factory()
     config = topology.config([LOCAL_THEN_SW])
     [sw_link] = [link for link in config["links"] if link["name"] == "s1-sw"]
     sw_link["egress_budget_bytes_per_day"] = BUDGET
-    gateway = start_gateway(config)
+    gateway = start_test_gateway(config)
     admin, s3 = AdminClient.of(gateway), client_for(gateway)
     bucket = random_name("egress-")
     s3.create_bucket(Bucket=bucket)

@@ -20,13 +20,13 @@ def _ledger(gateway: GatewayProcess, *args: str) -> dict[str, Any]:
 
 
 def test_ledger_queries(
-    topology_factory: Callable[[], Topology], start_gateway: Callable[..., GatewayProcess]
+    topology_factory: Callable[[], Topology], start_test_gateway: Callable[..., GatewayProcess]
 ) -> None:
     topology = topology_factory()
     config = topology.config()
     # The asynchronous replica (mo) is never written during the test: the ledger stays put.
     config["replication"].update(interval_s=3600, probe_interval_s=0.3)
-    gateway = start_gateway(config)
+    gateway = start_test_gateway(config)
     s3 = client_for(gateway, retries={"max_attempts": 1})
     bucket = random_name()
     s3.create_bucket(Bucket=bucket)

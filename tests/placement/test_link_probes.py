@@ -24,7 +24,7 @@ def _stored_on(ledger: Ledger, bucket: str, key: str) -> set[str]:
 
 
 def test_probes_take_a_link_out_and_bring_it_back(
-    topology_factory: Callable[[], Topology], start_gateway: Callable[..., GatewayProcess]
+    topology_factory: Callable[[], Topology], start_test_gateway: Callable[..., GatewayProcess]
 ) -> None:
     topology = topology_factory()
     config = topology.config()
@@ -33,7 +33,7 @@ def test_probes_take_a_link_out_and_bring_it_back(
     # Once open, the sw link's breaker would stay open for an hour: only a probe can close it.
     for link in config["links"]:
         link["breaker_cooldown_s"] = 3600
-    gateway = start_gateway(config)
+    gateway = start_test_gateway(config)
     ledger = Ledger(gateway.database_url)
     s3 = client_for(gateway, retries={"max_attempts": 1})
     bucket = random_name()

@@ -38,13 +38,13 @@ def _placed(ledger: Ledger, bucket: str, key: str) -> set[str]:
 
 def test_policy_changes_at_runtime(
     topology_factory: Callable[[], Topology],
-    start_gateway: Callable[..., GatewayProcess],
+    start_test_gateway: Callable[..., GatewayProcess],
     tmp_path: Path,
 ) -> None:
     topology = topology_factory()
     config = topology.config()
     config["replication"]["replacement_interval_s"] = 3600  # passes only when asked
-    gateway = start_gateway(config)
+    gateway = start_test_gateway(config)
     ledger = Ledger(gateway.database_url)
     s3 = client_for(gateway)
     bucket = random_name()

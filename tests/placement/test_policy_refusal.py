@@ -57,11 +57,11 @@ class Seeded:
 
 @pytest.fixture(scope="module")
 def seeded(
-    topology_factory: Callable[[], Topology], start_gateway: Callable[..., GatewayProcess]
+    topology_factory: Callable[[], Topology], start_module_gateway: Callable[..., GatewayProcess]
 ) -> Seeded:
     """A database a node with a good policy already started on (and stopped)."""
     topology = topology_factory()
-    good = start_gateway(topology.config([spread_policy()]))
+    good = start_module_gateway(topology.config([spread_policy()]))
     good.stop()
     before = _snapshot(Ledger(good.database_url))
     assert [p["name"] for p in before["placement_policies"]] == ["default"]

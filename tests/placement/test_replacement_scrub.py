@@ -47,13 +47,13 @@ def _placed(ledger: Ledger) -> dict[int, set[str]]:
 
 @pytest.fixture
 def selector_cluster(
-    topology_factory: Callable[[], Topology], start_gateway: Callable[..., GatewayProcess]
+    topology_factory: Callable[[], Topology], start_test_gateway: Callable[..., GatewayProcess]
 ) -> tuple[Topology, GatewayProcess, Ledger]:
     topology = topology_factory()
     config = topology.config([selector_policy()])
     # Passes run only when the test asks, through the CLI.
     config["replication"]["replacement_interval_s"] = 3600
-    gateway = start_gateway(config)
+    gateway = start_test_gateway(config)
     return topology, gateway, Ledger(gateway.database_url)
 
 

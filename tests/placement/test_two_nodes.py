@@ -36,11 +36,11 @@ class Pair:
 
 @pytest.fixture(scope="module")
 def pair(
-    topology_factory: Callable[[], Topology], start_gateway: Callable[..., GatewayProcess]
+    topology_factory: Callable[[], Topology], start_module_gateway: Callable[..., GatewayProcess]
 ) -> Iterator[Pair]:
     topology = topology_factory()
-    first = start_gateway(topology.config())
-    second = start_gateway(topology.config(), database_url=first.database_url)
+    first = start_module_gateway(topology.config())
+    second = start_module_gateway(topology.config(), database_url=first.database_url)
     nodes = [first, second]
     yield Pair(topology, nodes, [no_retry_client(n) for n in nodes], Ledger(first.database_url))
     topology.restore()

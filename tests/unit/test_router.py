@@ -54,7 +54,7 @@ def test_route(
 
 @pytest.mark.parametrize(
     ("method", "bucket", "key", "query"),
-    [("GET", "b", None, {"encryption": ""}), ("PUT", "b", None, {"lifecycle": ""}),
+    [("GET", "b", None, {"website": ""}), ("PUT", "b", None, {"lifecycle": ""}),
      ("GET", "b", "k", {"retention": ""}), ("POST", "b", "k", {"select": ""})],
 )  # fmt: skip
 def test_unbuilt_subresources_answer_not_implemented(

@@ -9,7 +9,7 @@ from aiohttp import web
 from gateway import checksums
 from gateway.errors import InvalidArgument, InvalidRequest, MalformedXML
 from gateway.s3 import headers as h
-from gateway.s3 import xml
+from gateway.s3 import sse, xml
 from gateway.s3.body import read_small_body, request_body
 from gateway.s3.call import S3Call, empty_response, xml_response
 from gateway.s3.handlers.objects import copy_source
@@ -51,6 +51,8 @@ async def create_multipart_upload(call: S3Call) -> web.StreamResponse:
             attributes=h.attributes(request_headers),
             checksum_algorithm=algorithm,
             checksum_type=request_headers.get("x-amz-checksum-type"),
+            sse=sse.sse_request(request_headers),
+            secure=call.request.secure,
         ),
     )
     headers = {}

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from gateway import checksums
 from gateway.errors import InvalidArgument, MalformedXML, NotImplementedError_, S3Error
-from gateway.s3 import actions, xml
+from gateway.s3 import actions, sse, xml
 from gateway.s3 import headers as h
 from gateway.s3.body import read_small_body, request_body
 from gateway.s3.call import S3Call, empty_response, xml_response
@@ -61,9 +61,13 @@ async def put_object(call: S3Call) -> web.StreamResponse:
         expected,
         _if_none_match_star(call),
         call.request.headers.get("If-Match"),
+        sse=sse.sse_request(call.request.headers),
+        secure=call.request.secure,
     )
     version = await call.services.objects.put(call.ctx, call.bucket, put, body)
-    return empty_response(headers=_write_headers(version, expected.checksum_algorithm))
+    headers = _write_headers(version, expected.checksum_algorithm)
+    headers.update(sse.response_headers(version.encryption, call.request.headers))
+    return empty_response(headers=headers)
 
 
 def _get_input(call: S3Call) -> GetObjectInput:
@@ -77,6 +81,8 @@ def _get_input(call: S3Call) -> GetObjectInput:
         range=h.byte_range(call.request.headers.get("Range")),
         part_number=part_number,
         public_only=call.access is Access.IF_OBJECT_PUBLIC,
+        customer_key=sse.read_key(call.request.headers),
+        secure=call.request.secure,
     )
 
 
@@ -85,6 +91,7 @@ def _read_headers(call: S3Call, result: GetObjectResult) -> tuple[int, dict[str,
     version = result.version
     headers = h.object_headers(version, checksum_mode and result.content_range is None)
     headers.update(h.response_overrides(call.request.query))
+    headers.update(sse.response_headers(version.encryption, call.request.headers))
     if result.content_range is None:
         return 200, headers
     first, last = result.content_range
@@ -177,6 +184,8 @@ async def copy_source(call: S3Call) -> CopySource:
         version_id,
         h.conditions(call.request.headers, "x-amz-copy-source-"),
         public_only=access is Access.IF_OBJECT_PUBLIC,
+        customer_key=sse.read_key(call.request.headers, sse.COPY_CUSTOMER),
+        secure=call.request.secure,
     )
 
 
@@ -199,6 +208,8 @@ async def copy_object(call: S3Call) -> web.StreamResponse:
         replace_tags=attributes.tags if _directive(call, "x-amz-tagging-directive") else None,
         storage_class=request_headers.get("x-amz-storage-class"),
         acl=attributes.acl,
+        sse=sse.sse_request(request_headers),
+        secure=call.request.secure,
     )
     source_version, version = await call.services.objects.copy(call.ctx, call.bucket, copy)
     headers = {}
@@ -206,6 +217,7 @@ async def copy_object(call: S3Call) -> web.StreamResponse:
         headers["x-amz-copy-source-version-id"] = source_version.version_id
     if not version.is_null_version:
         headers["x-amz-version-id"] = version.version_id
+    headers.update(sse.response_headers(version.encryption, call.request.headers))
     body = {"LastModified": xml.iso_time(version.created_at), "ETag": f'"{version.etag}"'}
     if version.checksum_algorithm and version.checksum_value:
         body[f"Checksum{version.checksum_algorithm}"] = version.checksum_value

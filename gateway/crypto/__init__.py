@@ -1,0 +1,1 @@
+"""Envelope encryption of object data: the format, the key ring, the streams."""

@@ -1,0 +1,124 @@
+"""What PostgreSQL keeps about an encrypted version (the ``encryption`` jsonb column), and
+the encrypting stream that produces the stored bytes."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from gateway import checksums
+from gateway.crypto.format import CHUNK, FORMAT_VERSION, PartCipher, chunks, stored_size
+
+SSE_S3 = "AES256"
+SSE_KMS = "aws:kms"
+SSE_C = "SSE-C"
+# Stored bytes are checked against a checksum of the ciphertext: replication and scrub need
+# no key to verify a copy.
+STORED_ALGORITHM = "CRC64NVME"
+CUSTOMER_KEK = "customer"
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    mode: str  # SSE_S3, SSE_KMS or SSE_C
+    kek: str  # the key ring key that wraps the data key, or CUSTOMER_KEK
+    wrapped_key: str
+    salt: bytes
+    kms_key_id: str | None = None
+    customer_key_hmac: str | None = None
+    # CRC64NVME of each stored part, once written.
+    stored_checksums: tuple[str, ...] = field(default=())
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT_VERSION,
+            "chunk": CHUNK,
+            "mode": self.mode,
+            "kek": self.kek,
+            "wrapped_key": self.wrapped_key,
+            "salt": base64.b64encode(self.salt).decode(),
+            "kms_key_id": self.kms_key_id,
+            "customer_key_hmac": self.customer_key_hmac,
+            "stored_checksums": list(self.stored_checksums),
+        }
+
+    def with_checksums(self, stored: Sequence[str]) -> Envelope:
+        return replace(self, stored_checksums=tuple(stored))
+
+
+def from_json(raw: Mapping[str, Any]) -> Envelope:
+    if raw.get("format") != FORMAT_VERSION or raw.get("chunk") != CHUNK:
+        raise ValueError(f"unknown encryption format {raw.get('format')}/{raw.get('chunk')}")
+    return Envelope(
+        mode=str(raw["mode"]),
+        kek=str(raw["kek"]),
+        wrapped_key=str(raw["wrapped_key"]),
+        salt=base64.b64decode(raw["salt"]),
+        kms_key_id=raw.get("kms_key_id"),
+        customer_key_hmac=raw.get("customer_key_hmac"),
+        stored_checksums=tuple(raw.get("stored_checksums") or ()),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSegment:
+    """One backend object of a version, as its bytes lie on the backend."""
+
+    key: str
+    size: int
+    algorithm: str
+    checksum: str | None
+
+
+def stored_segments(
+    keys: Sequence[str],
+    sizes: Sequence[int],
+    plain_checksums: Sequence[str | None],
+    algorithm: str | None,
+    encryption: Mapping[str, Any] | None,
+) -> list[StoredSegment]:
+    """What each backend object of a version must be: its plaintext checksum when it is
+    stored in clear, else its ciphertext size and checksum."""
+    if encryption is None:
+        return [
+            StoredSegment(k, s, algorithm or STORED_ALGORITHM, c)
+            for k, s, c in zip(keys, sizes, plain_checksums, strict=True)
+        ]
+    stored = list(encryption.get("stored_checksums") or []) + [None] * len(keys)
+    return [
+        StoredSegment(k, stored_size(s), STORED_ALGORITHM, c)
+        for k, s, c in zip(keys, sizes, stored, strict=False)
+    ]
+
+
+class EncryptingStream:
+    """Seals a part's plaintext chunk by chunk; ``checksum`` is the ciphertext's CRC64NVME
+    once the stream is exhausted."""
+
+    def __init__(self, body: AsyncIterator[bytes], cipher: PartCipher, size: int) -> None:
+        self._body = body
+        self._cipher = cipher
+        self._last_index = chunks(size) - 1
+        self._hasher = checksums.new_hasher(STORED_ALGORITHM)
+        self.checksum: str | None = None
+
+    def _seal(self, index: int, plaintext: bytes) -> bytes:
+        sealed = self._cipher.seal(index, plaintext, index == self._last_index)
+        self._hasher.update(sealed)
+        return sealed
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        buffer = bytearray()
+        index = 0
+        async for piece in self._body:
+            buffer += piece
+            while len(buffer) > CHUNK or (len(buffer) == CHUNK and index < self._last_index):
+                yield self._seal(index, bytes(buffer[:CHUNK]))
+                del buffer[:CHUNK]
+                index += 1
+        # The body ended: what is left is the last chunk (possibly empty). A body shorter or
+        # longer than declared was already refused by the verifying stream underneath.
+        yield self._seal(index, bytes(buffer))
+        self.checksum = checksums.encode(self._hasher.digest())

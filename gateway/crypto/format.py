@@ -1,0 +1,86 @@
+"""The encrypted object format (version 1). Format constants: changing any of them makes
+stored objects unreadable; a new format gets a new version byte.
+
+Each object version (or multipart upload) has its own random 256-bit data key and a random
+16-byte salt. Part ``p`` (0 for a single-part object) is sealed with its own key,
+HKDF-SHA256(data key, salt, "skybridge part" || p). Its plaintext is cut into chunks of
+``CHUNK`` bytes (the last may be shorter; an empty part is one empty chunk), each sealed
+with AES-256-GCM under a 12-byte nonce made of ``p`` and the chunk index, with associated
+data binding the format version, the salt, ``p``, the index and whether it is the last
+chunk. Chunks therefore cannot be reordered, truncated, or moved between parts or objects
+without the GCM tag failing. A stored part is the concatenation of ``ciphertext || tag`` of
+its chunks: ``stored_size(n) = n + TAG * chunks(n)``, so a plaintext range maps to a stored
+range by arithmetic alone and a ranged read fetches and opens only the chunks it needs.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+FORMAT_VERSION = 1
+CHUNK = 64 * 1024
+TAG = 16
+SEALED_CHUNK = CHUNK + TAG
+
+
+class ChunkTampered(Exception):
+    """A chunk failed authentication: it was altered, moved or truncated."""
+
+
+def chunks(size: int) -> int:
+    """How many chunks a part of ``size`` plaintext bytes has (an empty part has one)."""
+    return max(1, -(-size // CHUNK))
+
+
+def stored_size(size: int) -> int:
+    return size + TAG * chunks(size)
+
+
+def chunk_range(first: int, last: int) -> tuple[int, int]:
+    """The chunks holding plaintext bytes ``first``..``last`` (inclusive)."""
+    return first // CHUNK, last // CHUNK
+
+
+def stored_span(first_chunk: int, last_chunk: int, size: int) -> tuple[int, int]:
+    """The stored byte range (start, length) of chunks ``first_chunk``..``last_chunk``."""
+    start = first_chunk * SEALED_CHUNK
+    end = min((last_chunk + 1) * SEALED_CHUNK, stored_size(size))
+    return start, end - start
+
+
+def part_key(data_key: bytes, salt: bytes, part: int) -> bytes:
+    info = b"skybridge part" + struct.pack(">I", part)
+    return HKDF(hashes.SHA256(), 32, salt, info).derive(data_key)
+
+
+def _nonce(part: int, index: int) -> bytes:
+    return struct.pack(">IQ", part, index)
+
+
+def _aad(salt: bytes, part: int, index: int, last: bool) -> bytes:
+    return struct.pack(">B16sIQ?", FORMAT_VERSION, salt, part, index, last)
+
+
+class PartCipher:
+    """Seals and opens the chunks of one part."""
+
+    def __init__(self, data_key: bytes, salt: bytes, part: int) -> None:
+        self._aead = AESGCM(part_key(data_key, salt, part))
+        self._salt = salt
+        self._part = part
+
+    def seal(self, index: int, plaintext: bytes, last: bool) -> bytes:
+        aad = _aad(self._salt, self._part, index, last)
+        return self._aead.encrypt(_nonce(self._part, index), plaintext, aad)
+
+    def open(self, index: int, sealed: bytes, last: bool) -> bytes:
+        aad = _aad(self._salt, self._part, index, last)
+        try:
+            return self._aead.decrypt(_nonce(self._part, index), sealed, aad)
+        except InvalidTag:
+            raise ChunkTampered(f"chunk {index} of part {self._part} is not authentic") from None
