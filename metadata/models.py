@@ -160,6 +160,7 @@ class UploadRow:
     owner_access_key: str
     initiated_at: datetime
     acl: str = "private"
+    encryption: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +173,8 @@ class PartRow:
     created_at: datetime
     # Backends that hold this part's bytes (under backend_key on each).
     backends: list[str] = field(default_factory=list)
+    # CRC64NVME of the stored bytes when the part is encrypted.
+    stored_checksum: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

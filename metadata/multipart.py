@@ -12,11 +12,11 @@ from metadata.objects import commit_pending, insert_pending
 _UPLOAD_COLUMNS = (
     "id AS pk, upload_id, bucket_id, key, backend, state, content_type, headers,"
     " user_metadata, tags, storage_class, checksum_algorithm, checksum_type,"
-    " owner_access_key, initiated_at, acl"
+    " owner_access_key, initiated_at, acl, encryption"
 )
 _PART_COLUMNS = (
     "part_number, size_bytes, etag, checksum_value, backend_key, created_at,"
-    " coalesce(backends, ARRAY[]::text[]) AS backends"
+    " coalesce(backends, ARRAY[]::text[]) AS backends, stored_checksum"
 )
 
 
@@ -28,8 +28,8 @@ class MultipartRepo:
         await self._pool.execute(
             "INSERT INTO multipart_uploads (upload_id, bucket_id, key, backend, state,"
             " content_type, headers, user_metadata, tags, storage_class, checksum_algorithm,"
-            " checksum_type, owner_access_key, acl)"
-            " VALUES ($1, $2, $3, $4, 'open', $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            " checksum_type, owner_access_key, acl, encryption)"
+            " VALUES ($1, $2, $3, $4, 'open', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
             upload.upload_id,
             upload.bucket_id,
             upload.key,
@@ -43,6 +43,7 @@ class MultipartRepo:
             upload.checksum_type,
             upload.owner_access_key,
             upload.acl,
+            upload.encryption,
         )
 
     async def get_open(self, bucket_id: int, key: str, upload_id: str) -> UploadRow | None:
@@ -95,11 +96,13 @@ class MultipartRepo:
             await usage.adjust(con, bucket_id, part.size_bytes, 0, -cancelled["reserved"], 0)
             await con.execute(
                 "INSERT INTO multipart_parts (upload_pk, part_number, size_bytes, etag,"
-                " checksum_value, backend_key, backends) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                " checksum_value, backend_key, backends, stored_checksum)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
                 " ON CONFLICT (upload_pk, part_number) DO UPDATE SET"
                 " size_bytes = EXCLUDED.size_bytes, etag = EXCLUDED.etag,"
                 " checksum_value = EXCLUDED.checksum_value, backend_key = EXCLUDED.backend_key,"
-                " backends = EXCLUDED.backends, created_at = now()",
+                " backends = EXCLUDED.backends, stored_checksum = EXCLUDED.stored_checksum,"
+                " created_at = now()",
                 upload_pk,
                 part.part_number,
                 part.size_bytes,
@@ -107,6 +110,7 @@ class MultipartRepo:
                 part.checksum_value,
                 part.backend_key,
                 part.backends,
+                part.stored_checksum,
             )
             return True
 

@@ -3,3 +3,8 @@
 
 ALTER TABLE object_versions ADD COLUMN encryption jsonb;
 ALTER TABLE buckets ADD COLUMN encryption jsonb;
+
+-- An encrypted multipart upload keeps its envelope; each part the checksum of its stored
+-- (ciphertext) bytes, which completion gathers into the version's envelope.
+ALTER TABLE multipart_uploads ADD COLUMN encryption jsonb;
+ALTER TABLE multipart_parts ADD COLUMN stored_checksum text;

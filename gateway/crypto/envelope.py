@@ -30,6 +30,8 @@ class Envelope:
     customer_key_hmac: str | None = None
     # CRC64NVME of each stored part, once written.
     stored_checksums: tuple[str, ...] = field(default=())
+    # The part number each part was sealed under (empty for a single-part object: part 0).
+    parts: tuple[int, ...] = field(default=())
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -42,10 +44,11 @@ class Envelope:
             "kms_key_id": self.kms_key_id,
             "customer_key_hmac": self.customer_key_hmac,
             "stored_checksums": list(self.stored_checksums),
+            "parts": list(self.parts),
         }
 
-    def with_checksums(self, stored: Sequence[str]) -> Envelope:
-        return replace(self, stored_checksums=tuple(stored))
+    def with_checksums(self, stored: Sequence[str], parts: Sequence[int] = ()) -> Envelope:
+        return replace(self, stored_checksums=tuple(stored), parts=tuple(parts))
 
 
 def from_json(raw: Mapping[str, Any]) -> Envelope:
@@ -59,6 +62,7 @@ def from_json(raw: Mapping[str, Any]) -> Envelope:
         kms_key_id=raw.get("kms_key_id"),
         customer_key_hmac=raw.get("customer_key_hmac"),
         stored_checksums=tuple(raw.get("stored_checksums") or ()),
+        parts=tuple(int(p) for p in raw.get("parts") or ()),
     )
 
 

@@ -91,8 +91,11 @@ def response_headers(
     mode = encryption.get("mode")
     if mode == SSE_C:
         # The key's MD5 is echoed from the request (the key was checked; nothing is stored).
-        md5 = request_headers.get(CUSTOMER + "key-MD5", "")
-        return {CUSTOMER + "algorithm": "AES256", CUSTOMER + "key-MD5": md5}
+        headers = {CUSTOMER + "algorithm": "AES256"}
+        md5 = request_headers.get(CUSTOMER + "key-MD5")
+        if md5:
+            headers[CUSTOMER + "key-MD5"] = md5
+        return headers
     if mode == SSE_KMS:
         return {SSE: SSE_KMS, KMS_KEY: str(encryption.get("kms_key_id"))}
     return {SSE: SSE_S3}

@@ -9,10 +9,14 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from gateway import checksums
 from gateway.backends.base import BackendError
 from gateway.backends.registry import BackendRegistry
+from gateway.crypto.envelope import EncryptingStream
+from gateway.crypto.envelope import from_json as envelope_from_json
+from gateway.crypto.format import PartCipher, stored_size
 from gateway.errors import (
     EntityTooSmall,
     InvalidArgument,
@@ -20,8 +24,8 @@ from gateway.errors import (
     InvalidPartOrder,
     InvalidRequest,
     MalformedXML,
+    MissingContentLength,
     NoSuchUpload,
-    NotImplementedError_,
     PreconditionFailed,
     QuotaExceeded,
     ServiceUnavailable,
@@ -135,9 +139,7 @@ class MultipartService:
     ) -> UploadRow:
         check_key(create.key)
         check_attributes(create.attributes)
-        if self._objects.would_encrypt(bucket, create.sse, create.secure):
-            # Refused rather than stored in clear: encrypted parts are the next step of #4.
-            raise NotImplementedError_("Encrypted multipart uploads are not supported yet.")
+        envelope = self._objects.seal_upload(bucket, create.sse, create.secure)
         algorithm = create.checksum_algorithm.upper() if create.checksum_algorithm else None
         if algorithm is not None and algorithm not in checksums.ALGORITHMS:
             raise InvalidRequest("Checksum algorithm provided is unsupported.")
@@ -160,6 +162,7 @@ class MultipartService:
             owner_access_key=ctx.access_key,
             initiated_at=datetime.now(UTC),
             acl=attrs.acl,
+            encryption=envelope.as_json() if envelope else None,
         )
         await self._uploads.create(upload)
         return upload
@@ -179,9 +182,11 @@ class MultipartService:
         part_number: int,
         expected: ExpectedDigests,
         body: AsyncIterator[bytes],
+        customer_key: bytes | None = None,
     ) -> PartResult:
         check_part_number(part_number)
         upload = await self.upload(bucket, key, upload_id)
+        cipher = self._objects.part_cipher(upload.encryption, customer_key, part_number)
         claimed = expected.checksum_algorithm.upper() if expected.checksum_algorithm else None
         if upload.checksum_algorithm and claimed and claimed != upload.checksum_algorithm:
             raise InvalidRequest(
@@ -206,7 +211,7 @@ class MultipartService:
             stream = VerifyingStream(
                 stream, ExpectedDigests(expected.length), default_algorithm="CRC64NVME"
             )
-        return await self._store_part(bucket, upload, part_number, stream, expected.length)
+        return await self._store_part(bucket, upload, part_number, stream, expected.length, cipher)
 
     async def _store_part(
         self,
@@ -215,8 +220,17 @@ class MultipartService:
         part_number: int,
         stream: VerifyingStream,
         size: int | None,
+        cipher: PartCipher | None = None,
     ) -> PartResult:
         facts = ObjectFacts(bucket.name, upload.key, None, upload.storage_class, upload.tags)
+        stored: AsyncIterator[bytes] = stream
+        stored_length = size
+        encrypting = None
+        if cipher is not None:
+            if size is None:
+                raise MissingContentLength()
+            encrypting = EncryptingStream(stream, cipher, size)
+            stored, stored_length = aiter(encrypting), stored_size(size)
         plan = self._topology.plan(bucket, facts)
         key = f"b{upload.bucket_id}/mpu/{upload.upload_id}/{part_number}-{uuid.uuid4().hex[:12]}"
         try:
@@ -226,7 +240,9 @@ class MultipartService:
         except QuotaExceededError as exc:
             raise QuotaExceeded(str(exc)) from None
         try:
-            outcome = await self._writer.write(plan.sync_targets, plan.quorum, key, stream, size)
+            outcome = await self._writer.write(
+                plan.sync_targets, plan.quorum, key, stored, stored_length
+            )
         except BaseException:
             # gc deletes what is left and gives the reservation back.
             await asyncio.shield(self._deletions.expedite(intents))
@@ -242,6 +258,7 @@ class MultipartService:
             key,
             datetime.now(UTC),
             list(outcome.stored),
+            encrypting.checksum if encrypting else None,
         )
         if not await self._uploads.put_part(upload.pk, part, intents):
             await self._deletions.expedite(intents)
@@ -260,9 +277,11 @@ class MultipartService:
         part_number: int,
         source: CopySource,
         source_range: tuple[int, int] | None,
+        customer_key: bytes | None = None,
     ) -> tuple[VersionRow, PartResult]:
         check_part_number(part_number)
         upload = await self.upload(bucket, key, upload_id)
+        cipher = self._objects.part_cipher(upload.encryption, customer_key, part_number)
         version = await self._objects.current(
             source.bucket, source.key, source.version_id, source.public_only
         )
@@ -280,7 +299,7 @@ class MultipartService:
             body, ExpectedDigests(length=last - first + 1), default_algorithm=algorithm
         )
         return version, await self._store_part(
-            bucket, upload, part_number, stream, last - first + 1
+            bucket, upload, part_number, stream, last - first + 1, cipher
         )
 
     async def complete(
@@ -315,6 +334,7 @@ class MultipartService:
             _completed_version(upload, chosen),
             stored_on=holders,
             replicate_to=tuple(t for t in wanted if t not in holders),
+            **_sealed_completion(upload, chosen),
         )
         try:
             outcome = await self._uploads.complete(
@@ -352,15 +372,15 @@ class MultipartService:
         best = max(sorted(counts), key=lambda b: counts[b])
         for part in parts:
             if best not in part.backends:
-                await self._copy_part(part, best)
+                await self._copy_part(part, best, _stored_part_size(upload, part))
                 await self._uploads.add_part_backend(upload.pk, part.part_number, best)
         return (best,)
 
-    async def _copy_part(self, part: PartRow, target: str) -> None:
+    async def _copy_part(self, part: PartRow, target: str, size: int) -> None:
         for source in part.backends:
             try:
                 body = self._backends.get(source).get(part.backend_key)
-                await self._backends.get(target).put(part.backend_key, body, part.size_bytes)
+                await self._backends.get(target).put(part.backend_key, body, size)
                 return
             except BackendError as exc:
                 log.warning("copying part %s from %s failed: %s", part.backend_key, source, exc)
@@ -387,6 +407,23 @@ class MultipartService:
             bucket.id, prefix, key_marker, upload_id_marker, limit + 1
         )
         return rows[:limit], len(rows) > limit
+
+
+def _stored_part_size(upload: UploadRow, part: PartRow) -> int:
+    return part.size_bytes if upload.encryption is None else stored_size(part.size_bytes)
+
+
+def _sealed_completion(upload: UploadRow, parts: list[PartRow]) -> dict[str, Any]:
+    """For an encrypted upload: the version's envelope and the bytes each replica takes."""
+    if upload.encryption is None:
+        return {}
+    envelope = envelope_from_json(upload.encryption).with_checksums(
+        [p.stored_checksum or "" for p in parts], [p.part_number for p in parts]
+    )
+    return {
+        "encryption": envelope.as_json(),
+        "stored_bytes": sum(stored_size(p.size_bytes) for p in parts),
+    }
 
 
 def _checksum_type(algorithm: str | None, requested: str | None) -> str | None:

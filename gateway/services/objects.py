@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 from gateway import checksums
 from gateway.backends.registry import BackendRegistry
@@ -27,7 +28,6 @@ from gateway.errors import (
     MissingContentLength,
     NoSuchKey,
     NoSuchVersion,
-    NotImplementedError_,
     NotModified,
     PreconditionFailed,
     QuotaExceeded,
@@ -38,7 +38,7 @@ from gateway.placement.model import ObjectFacts
 from gateway.services.access_policy import object_acl_grants
 from gateway.services.context import ByteRange, Conditions, RequestContext
 from gateway.services.encryption import EncryptionService, SseRequest
-from gateway.services.reader import open_encrypted_range, open_range
+from gateway.services.reader import SealedVersion, open_encrypted_range, open_range
 from gateway.services.replicas import ReplicaWriter
 from gateway.services.streams import ExpectedDigests, VerifyingStream
 from gateway.services.topology import TopologyService
@@ -353,20 +353,35 @@ class ObjectService:
         self._crypto.check_read_transport(source.customer_key, source.secure)
         return await self._open(version, self._cipher(version, source.customer_key), first, last)
 
-    def _cipher(self, version: VersionRow, customer_key: bytes | None) -> PartCipher | None:
+    def _cipher(self, version: VersionRow, customer_key: bytes | None) -> SealedVersion | None:
         if version.encryption is None:
             return None
         envelope = envelope_from_json(version.encryption)
-        if version.part_sizes:
-            raise NotImplementedError_("Encrypted multipart objects are not readable yet.")
-        return PartCipher(self._crypto.data_key(envelope, customer_key), envelope.salt, 0)
+        data_key = self._crypto.data_key(envelope, customer_key)
+        return SealedVersion(data_key, envelope.salt, envelope.parts)
+
+    def part_cipher(
+        self, encryption: dict[str, Any] | None, customer_key: bytes | None, part: int
+    ) -> PartCipher | None:
+        """The cipher of one part of an encrypted upload (None for a clear one)."""
+        if encryption is None:
+            return None
+        envelope = envelope_from_json(encryption)
+        return PartCipher(self._crypto.data_key(envelope, customer_key), envelope.salt, part)
+
+    def seal_upload(
+        self, bucket: BucketRow, sse: SseRequest | None, secure: bool
+    ) -> Envelope | None:
+        """The envelope of a new multipart upload that is to be encrypted, else None."""
+        chosen = self._crypto.choose(sse, bucket.encryption, secure)
+        return None if chosen is None else self._crypto.new_envelope(chosen)[0]
 
     async def _open(
-        self, version: VersionRow, cipher: PartCipher | None, first: int, last: int
+        self, version: VersionRow, sealed: SealedVersion | None, first: int, last: int
     ) -> AsyncIterator[bytes]:
-        if cipher is None:
+        if sealed is None:
             return await open_range(self._backends, version, first, last)
-        return await open_encrypted_range(self._backends, version, cipher, first, last)
+        return await open_encrypted_range(self._backends, version, sealed, first, last)
 
     async def current(
         self, bucket: BucketRow, key: str, version_id: str | None, public_only: bool = False

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass
 
 from gateway.backends.base import BackendError
 from gateway.backends.registry import BackendRegistry, UnknownBackend
@@ -83,13 +84,30 @@ async def _empty() -> AsyncIterator[bytes]:
     yield b""  # pragma: no cover - makes this an async generator
 
 
+@dataclass(frozen=True, slots=True)
+class SealedVersion:
+    """What opening an encrypted version takes: its data key, salt and part numbers."""
+
+    data_key: bytes
+    salt: bytes
+    # The part number each segment was sealed under (a single-part object: part 0).
+    parts: tuple[int, ...] = ()
+
+    def cipher(self, segment: int) -> PartCipher:
+        return PartCipher(self.data_key, self.salt, self.parts[segment] if self.parts else 0)
+
+
+def _segment_key(placement: PlacementRow, segment: int) -> str:
+    return placement.segment_keys[segment] if placement.segment_keys else placement.backend_key
+
+
 async def _sealed_chunks(
-    backends: BackendRegistry, placement: PlacementRow, first: int, last: int, size: int
+    backends: BackendRegistry, key: str, backend: str, first: int, last: int, size: int
 ) -> AsyncGenerator[bytes, None]:
-    """Sealed chunks ``first``..``last`` of a single-part version from one placement."""
+    """Sealed chunks ``first``..``last`` of one stored part."""
     start, length = stored_span(first, last, size)
     buffer = bytearray()
-    async for piece in backends.get(placement.backend).get(placement.backend_key, start, length):
+    async for piece in backends.get(backend).get(key, start, length):
         buffer += piece
         while len(buffer) >= SEALED_CHUNK:
             yield bytes(buffer[:SEALED_CHUNK])
@@ -98,27 +116,31 @@ async def _sealed_chunks(
         yield bytes(buffer)
 
 
-async def _decrypted(
+async def _segment_plaintext(
     backends: BackendRegistry,
-    version: VersionRow,
+    placements: list[PlacementRow],
+    segment: int,
     cipher: PartCipher,
-    first: int,
-    last: int,
+    size: int,
+    span: tuple[int, int],
 ) -> AsyncIterator[bytes]:
-    """Plaintext bytes [first, last], opened chunk by chunk. Nothing unauthenticated is ever
-    yielded, so a replica that is unreadable or fails authentication at any chunk is left
-    for the next one, resuming at that chunk."""
-    size = version.size_bytes
-    first_chunk, last_chunk = chunk_range(first, max(last, first))
+    """Plaintext bytes ``span`` of one part, opened chunk by chunk. Nothing unauthenticated
+    is yielded, so a replica that is unreadable or fails authentication at any chunk is
+    dropped (from ``placements``, for the parts that follow too) and the next one resumes
+    at that chunk."""
+    first, last = span
+    first_chunk, last_chunk = chunk_range(first, last)
     final = chunk_count(size) - 1
     index = first_chunk
-    placements = list(version.placements)
     while index <= last_chunk:
         if not placements:
             raise InternalError("No replica of this object passed authentication.")
         placement = placements[0]
+        key = _segment_key(placement, segment)
         try:
-            sealed_chunks = _sealed_chunks(backends, placement, index, last_chunk, size)
+            sealed_chunks = _sealed_chunks(
+                backends, key, placement.backend, index, last_chunk, size
+            )
             async with contextlib.aclosing(sealed_chunks):
                 async for sealed in sealed_chunks:
                     plain = cipher.open(index, sealed, index == final)
@@ -131,19 +153,33 @@ async def _decrypted(
         except (BackendError, UnknownBackend, ChunkTampered) as exc:
             log.error(
                 "encrypted replica %s/%s failed at chunk %d: %s",
-                placement.backend, placement.backend_key, index, exc,
+                placement.backend, key, index, exc,
             )  # fmt: skip
             placements.pop(0)
 
 
-async def open_encrypted_range(
-    backends: BackendRegistry, version: VersionRow, cipher: PartCipher, start: int, end: int
+async def _decrypted(
+    backends: BackendRegistry, version: VersionRow, sealed: SealedVersion, first: int, last: int
 ) -> AsyncIterator[bytes]:
-    """Like ``open_range`` for an encrypted single-part version: the first chunk is opened
-    (and authenticated) before this returns."""
+    sizes = version.part_sizes or [version.size_bytes]
+    placements = list(version.placements)
+    for segment, offset, length in segment_spans(sizes, first, last):
+        span = (offset, offset + length - 1)
+        cipher = sealed.cipher(segment)
+        async for piece in _segment_plaintext(
+            backends, placements, segment, cipher, sizes[segment], span
+        ):
+            yield piece
+
+
+async def open_encrypted_range(
+    backends: BackendRegistry, version: VersionRow, sealed: SealedVersion, start: int, end: int
+) -> AsyncIterator[bytes]:
+    """Like ``open_range`` for an encrypted version: the first chunk is opened (and
+    authenticated) before this returns."""
     if end < start:
         return _empty()
-    stream = _decrypted(backends, version, cipher, start, end)
+    stream = _decrypted(backends, version, sealed, start, end)
     try:
         first = await _prime(stream)
     except InternalError:

@@ -22,6 +22,7 @@ from tests.conftest import client_for
 from tests.gateway_process import GatewayProcess
 from tests.servers import random_name
 
+MIB = 1 << 20
 SSE_C_KEY = os.urandom(32)
 WRONG_KEY = os.urandom(32)
 
@@ -271,13 +272,20 @@ def test_encrypt_everywhere_leaves_no_plaintext_on_any_backend(
     s3.copy_object(Bucket=bucket, Key="copy", CopySource={"Bucket": bucket, "Key": "k3"})
     for key, body in bodies.items():
         assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == body
+    big = marker * (6 * MIB // len(marker))
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="big")
+    assert upload["ServerSideEncryption"] == "AES256"
+    parts = [
+        {"PartNumber": n, "ETag": s3.upload_part(Bucket=bucket, Key="big", PartNumber=n,
+                                                 UploadId=upload["UploadId"], Body=chunk)["ETag"]}
+        for n, chunk in ((1, big[: 5 * MIB]), (2, big[5 * MIB :]))
+    ]  # fmt: skip
+    s3.complete_multipart_upload(Bucket=bucket, Key="big", UploadId=upload["UploadId"],
+                                 MultipartUpload={"Parts": parts})  # fmt: skip
+    assert s3.get_object(Bucket=bucket, Key="big")["Body"].read() == big
     files = _stored_files(root)
-    assert len(files) >= 2 * len(bodies)
+    assert len(files) >= 2 * (len(bodies) + 2)
     assert [p for p in files if marker in p.read_bytes()] == []
-    # Multipart uploads cannot be encrypted yet, so they are refused, never stored in clear.
-    with pytest.raises(ClientError) as refused:
-        s3.create_multipart_upload(Bucket=bucket, Key="big")
-    assert refused.value.response["Error"]["Code"] == "NotImplemented"
     code, scrub = gateway.cli("scrub", "--full")
     assert code == 0, scrub
     assert (scrub["missing"], scrub["corrupt"]) == (0, 0)
@@ -312,3 +320,52 @@ def test_replication_copies_ciphertext_and_verifies_it(
     code, scrub = gateway.cli("scrub", "--full", "--no-repair")
     assert code == 3, scrub
     assert scrub["corrupt"] == 1
+
+
+@pytest.mark.parametrize("mode", ["AES256", "SSE-C"])
+def test_multipart_parts_are_sealed_on_their_own(
+    sealed: tuple[GatewayProcess, Path], mode: str
+) -> None:
+    gateway, _ = sealed
+    s3 = client_for(gateway)
+    bucket = _new_bucket(s3)
+    sizes = [5 * MIB + 3, 5 * MIB, 100 * 1024 + 7]
+    data = os.urandom(sum(sizes))
+    write = _sse_c(SSE_C_KEY) if mode == "SSE-C" else {"ServerSideEncryption": "AES256"}
+    read = _sse_c(SSE_C_KEY) if mode == "SSE-C" else {}
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="mp", **write)["UploadId"]
+    parts, offset = [], 0
+    # Part numbers with a gap: each part is sealed under its own number.
+    for number, size in zip((1, 2, 4), sizes, strict=True):
+        etag = s3.upload_part(Bucket=bucket, Key="mp", PartNumber=number, UploadId=upload,
+                              Body=data[offset : offset + size], **read)["ETag"]  # fmt: skip
+        parts.append({"PartNumber": number, "ETag": etag})
+        offset += size
+    done = s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=upload,
+                                        MultipartUpload={"Parts": parts})  # fmt: skip
+    head = s3.head_object(Bucket=bucket, Key="mp", **read)
+    if mode == "SSE-C":
+        assert head["SSECustomerAlgorithm"] == "AES256"
+    else:
+        assert done["ServerSideEncryption"] == head["ServerSideEncryption"] == "AES256"
+    assert s3.get_object(Bucket=bucket, Key="mp", **read)["Body"].read() == data
+    boundary = sizes[0]
+    for first, last in ((boundary - 1, boundary), (boundary - CHUNK, boundary + CHUNK),
+                        (boundary + sizes[1] - 5, len(data) - 1), (CHUNK - 1, CHUNK)):  # fmt: skip
+        got = s3.get_object(Bucket=bucket, Key="mp", Range=f"bytes={first}-{last}", **read)
+        assert got["Body"].read() == data[first : last + 1], (first, last)
+    part = s3.get_object(Bucket=bucket, Key="mp", PartNumber=2, **read)["Body"].read()
+    assert part == data[boundary : boundary + sizes[1]]
+    # UploadPartCopy from the encrypted object into another encrypted upload.
+    copy_upload = s3.create_multipart_upload(Bucket=bucket, Key="cp", **write)["UploadId"]
+    source = _sse_c(SSE_C_KEY, "CopySourceSSECustomer") if mode == "SSE-C" else {}
+    copied = s3.upload_part_copy(
+        Bucket=bucket, Key="cp", PartNumber=1, UploadId=copy_upload,
+        CopySource={"Bucket": bucket, "Key": "mp"}, CopySourceRange=f"bytes=10-{5 * MIB + 9}",
+        **read, **source,
+    )  # fmt: skip
+    s3.complete_multipart_upload(
+        Bucket=bucket, Key="cp", UploadId=copy_upload,
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": copied["CopyPartResult"]["ETag"]}]},
+    )  # fmt: skip
+    assert s3.get_object(Bucket=bucket, Key="cp", **read)["Body"].read() == data[10 : 5 * MIB + 10]

@@ -59,6 +59,7 @@ async def create_multipart_upload(call: S3Call) -> web.StreamResponse:
     if upload.checksum_algorithm:
         headers["x-amz-checksum-algorithm"] = upload.checksum_algorithm
         headers["x-amz-checksum-type"] = upload.checksum_type or "COMPOSITE"
+    headers.update(sse.response_headers(upload.encryption, request_headers))
     body = {"Bucket": call.bucket.name, "Key": call.key, "UploadId": upload.upload_id}
     return xml_response(xml.render("InitiateMultipartUploadResult", body), headers=headers)
 
@@ -66,8 +67,9 @@ async def create_multipart_upload(call: S3Call) -> web.StreamResponse:
 async def upload_part(call: S3Call) -> web.StreamResponse:
     body, expected = request_body(call.request, call.identity)
     part = await call.services.multipart.upload_part(
-        call.bucket, call.key, _upload_id(call), _part_number(call), expected, body
-    )
+        call.bucket, call.key, _upload_id(call), _part_number(call), expected, body,
+        sse.read_key(call.request.headers),
+    )  # fmt: skip
     return empty_response(headers={"ETag": f'"{part.etag}"', **_checksum_headers(part)})
 
 
@@ -75,8 +77,9 @@ async def upload_part_copy(call: S3Call) -> web.StreamResponse:
     source = await copy_source(call)
     source_range = h.copy_range(call.request.headers.get("x-amz-copy-source-range"))
     version, part = await call.services.multipart.upload_part_copy(
-        call.ctx, call.bucket, call.key, _upload_id(call), _part_number(call), source, source_range
-    )
+        call.ctx, call.bucket, call.key, _upload_id(call), _part_number(call), source,
+        source_range, sse.read_key(call.request.headers),
+    )  # fmt: skip
     headers = {}
     if not version.is_null_version:
         headers["x-amz-copy-source-version-id"] = version.version_id
@@ -124,6 +127,7 @@ async def complete_multipart_upload(call: S3Call) -> web.StreamResponse:
         ),
     )
     headers = {} if version.is_null_version else {"x-amz-version-id": version.version_id}
+    headers.update(sse.response_headers(version.encryption, call.request.headers))
     body: dict[str, Any] = {
         "Location": f"/{call.bucket.name}/{h.url_encode_key(call.key)}",
         "Bucket": call.bucket.name,
