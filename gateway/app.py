@@ -16,7 +16,7 @@ from aiohttp import web
 from gateway import topology_setup
 from gateway.backends.registry import BackendRegistry
 from gateway.config import ConfigError, GatewayConfig
-from gateway.crypto import keyring
+from gateway.crypto import keyring, secretbox
 from gateway.crypto.keyring import KeyRing
 from gateway.links.routing import LinkedBackend
 from gateway.observability import metrics
@@ -25,6 +25,7 @@ from gateway.services.auth import AuthService
 from gateway.services.buckets import BucketService
 from gateway.services.container import Services
 from gateway.services.encryption import EncryptionService
+from gateway.services.keys import KeyRotation
 from gateway.services.listing import ListingService
 from gateway.services.multipart import MultipartService
 from gateway.services.objects import ObjectService
@@ -43,6 +44,7 @@ from metadata.admin import WorkerControlRepo
 from metadata.buckets import BucketRepo
 from metadata.deletions import DeletionRepo
 from metadata.egress import EgressRepo
+from metadata.keys import KeyUsageRepo
 from metadata.ledger import LedgerRepo
 from metadata.listing import ListingRepo
 from metadata.multipart import MultipartRepo
@@ -58,6 +60,8 @@ TOPOLOGY_REFRESH_S = 5.0
 GC = web.AppKey("gc", GcWorker)
 # How often client read bytes per link are reported to PostgreSQL.
 EGRESS_REPORT_S = 5.0
+# How often each node looks for data keys or secrets wrapped under an old key.
+REWRAP_INTERVAL_S = 60.0
 # Any client reading a body must not be cut off by aiohttp's default 1 MiB cap; bodies
 # are streamed, and parsed bodies are capped where they are parsed.
 MAX_PARSED_BODY_BYTES = 2**40
@@ -70,18 +74,20 @@ class RootKey:
     generated: bool
 
 
-async def ensure_root_key(pool: asyncpg.Pool, config: GatewayConfig) -> RootKey:
-    """The first access key: from config/env, else the stored one, else a new one."""
+async def ensure_root_key(pool: asyncpg.Pool, config: GatewayConfig, ring: KeyRing) -> RootKey:
+    """The first access key: from config/env, else the stored one, else a new one. Its
+    secret is stored sealed under the key ring."""
     keys = AccessKeyRepo(pool)
     if config.root_access_key and config.root_secret_key:
-        await keys.ensure(config.root_access_key, config.root_secret_key)
+        await keys.ensure(config.root_access_key, secretbox.seal(ring, config.root_secret_key))
         return RootKey(config.root_access_key, config.root_secret_key, False)
     existing = await keys.first_of_tenant("root")
     if existing is not None:
-        return RootKey(existing.access_key_id, existing.secret_key, False)
+        secret = secretbox.open_(ring, existing.secret_key)
+        return RootKey(existing.access_key_id, secret, False)
     access_key = "SB" + secrets.token_hex(9).upper()
     secret_key = secrets.token_urlsafe(30)
-    await keys.ensure(access_key, secret_key)
+    await keys.ensure(access_key, secretbox.seal(ring, secret_key))
     return RootKey(access_key, secret_key, True)
 
 
@@ -120,6 +126,7 @@ def build_services(
     backends: BackendRegistry,
     linked: dict[str, LinkedBackend],
     config: GatewayConfig,
+    ring: KeyRing,
 ) -> tuple[Services, Workers]:
     objects_repo = ObjectRepo(pool, deletion_delay_s=config.gc.deletion_delay_s)
     deletions = DeletionRepo(pool)
@@ -132,13 +139,13 @@ def build_services(
     )
     writer = ReplicaWriter(backends, stall_timeout_s=config.replication.stall_timeout_s)
     crypto = EncryptionService(
-        load_key_ring(config),
+        ring,
         everywhere=config.encryption.encrypt_everywhere,
         allow_sse_c_over_http=config.encryption.allow_sse_c_over_http,
     )
     objects = ObjectService(objects_repo, backends, topology, writer, crypto)
     services = Services(
-        auth=AuthService(AccessKeyRepo(pool)),
+        auth=AuthService(AccessKeyRepo(pool), ring),
         buckets=BucketService(
             BucketRepo(pool),
             config.default_backend,
@@ -197,6 +204,7 @@ class Runtime:
     workers: Workers
     control: WorkerControl
     linked: dict[str, LinkedBackend]
+    ring: KeyRing
 
 
 RUNTIME = web.AppKey("runtime", Runtime)
@@ -215,6 +223,8 @@ def _start_workers(runtime: Runtime) -> list[asyncio.Task[None]]:
             sleep_first=True,
         ),
     ]
+    rotation = KeyRotation(KeyUsageRepo(runtime.pool), runtime.ring)
+    loops.append(control.run("rewrap", REWRAP_INTERVAL_S, rotation.rewrap_all, sleep_first=True))
     reporter = EgressReporter(EgressRepo(runtime.pool), runtime.linked)
     loops.append(control.run("egress", EGRESS_REPORT_S, reporter.flush, sleep_first=True))
     if config.replication.probe_interval_s > 0:
@@ -239,12 +249,13 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         await topology_setup.seed(TopologyRepo(pool), config)
         linked = await topology_setup.open_linked_backends(config, app[metrics.METERS].links.meter)
         backends = BackendRegistry(linked.values())
-        services, workers = build_services(pool, backends, linked, config)
+        ring = load_key_ring(config)
+        services, workers = build_services(pool, backends, linked, config, ring)
         await workers.topology.refresh()
         app[dispatch.SERVICES] = services
         app[GC] = workers.gc
         control = WorkerControl(WorkerControlRepo(pool))
-        runtime = Runtime(config, pool, services, workers, control, linked)
+        runtime = Runtime(config, pool, services, workers, control, linked, ring)
         app[RUNTIME] = runtime
         app[metrics.OBSERVED] = runtime
         tasks = _start_workers(runtime)

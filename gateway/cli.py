@@ -26,6 +26,7 @@ from gateway.admin import cli as admin_cli
 from gateway.admin.app import create_admin_app
 from gateway.app import RootKey, create_app, ensure_root_key, load_key_ring
 from gateway.config import GatewayConfig, load, with_database
+from gateway.crypto.keyring import KeyRing
 from gateway.embedded_pg import embedded_database
 from gateway.observability import meters
 from gateway.observability.access import ACCESS_LOGGER
@@ -92,12 +93,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def _prepare(config: GatewayConfig) -> RootKey:
+async def _prepare(config: GatewayConfig, ring: KeyRing) -> RootKey:
     assert config.database_url is not None
     await db.migrate(config.database_url, config.migrations_dir)
     pool = await db.create_pool(config.database_url, min_size=1, max_size=2)
     try:
-        return await ensure_root_key(pool, config)
+        return await ensure_root_key(pool, config, ring)
     finally:
         await pool.close()
 
@@ -245,8 +246,8 @@ def serve(config_path: Path | None, workers: int | None) -> int:
         if embedded:
             config.data_dir.mkdir(parents=True, exist_ok=True)
             config = with_database(config, stack.enter_context(embedded_database(config.data_dir)))
-        key = asyncio.run(_prepare(config))
-        load_key_ring(config)  # made here once, before worker processes start
+        # Made here once, before worker processes start.
+        key = asyncio.run(_prepare(config, load_key_ring(config)))
         configured_token = config.admin.token is not None
         config = _with_admin_token(config)
         _announce(config, key, count, embedded, show_admin_token=not configured_token)
@@ -271,7 +272,7 @@ MAINTENANCE: dict[str, Callable[[argparse.Namespace], maintenance.Work[dict[str,
         lambda c, p: maintenance.scrub(c, p, 1.0 if a.full else a.sample, not a.no_repair)
     ),
     "quota": lambda a: lambda c, p: maintenance.quota(p, a),
-    "key": lambda a: lambda c, p: maintenance.key(p, a),
+    "key": lambda a: lambda c, p: maintenance.key(c, p, a),
     "ledger": lambda a: lambda c, p: maintenance.ledger(c, p, a),
     "policy": lambda a: lambda c, p: maintenance.policy(c, p, a),
     "usage": lambda a: lambda c, p: maintenance.usage(p, a.recompute),

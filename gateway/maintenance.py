@@ -16,8 +16,10 @@ import asyncpg
 import yaml
 
 from gateway import topology_setup
+from gateway.app import load_key_ring
 from gateway.backends.registry import BackendRegistry
 from gateway.config import GatewayConfig, load, with_database
+from gateway.crypto import secretbox
 from gateway.embedded_pg import embedded_database
 from gateway.placement.engine import validate_policy
 from gateway.placement.model import PolicyError
@@ -157,8 +159,11 @@ async def _assign_policy(
     return {"bucket": bucket.name, "policy": name}
 
 
-async def key(pool: asyncpg.Pool, args: argparse.Namespace) -> dict[str, object]:
+async def key(
+    config: GatewayConfig, pool: asyncpg.Pool, args: argparse.Namespace
+) -> dict[str, object]:
     keys = AccessKeyRepo(pool)
+    ring = load_key_ring(config)
     if args.action == "list":
         return {"keys": [{"access_key": k, "tenant": t} for k, t in await keys.list_all()]}
     if args.action == "delete":
@@ -168,7 +173,7 @@ async def key(pool: asyncpg.Pool, args: argparse.Namespace) -> dict[str, object]
     access_key = args.access_key or "SB" + secrets.token_hex(9).upper()
     secret_key = secrets.token_urlsafe(30)
     try:
-        await keys.create(access_key, secret_key, args.tenant)
+        await keys.create(access_key, secretbox.seal(ring, secret_key), args.tenant)
     except asyncpg.UniqueViolationError:
         return {"error": f"access key {access_key} exists"}
     # The only time the secret is shown.

@@ -8,3 +8,9 @@ ALTER TABLE buckets ADD COLUMN encryption jsonb;
 -- (ciphertext) bytes, which completion gathers into the version's envelope.
 ALTER TABLE multipart_uploads ADD COLUMN encryption jsonb;
 ALTER TABLE multipart_parts ADD COLUMN stored_checksum text;
+
+-- Key-encryption keys an operator retired: no stored envelope or secret used them any more.
+CREATE TABLE retired_keys (
+    name text PRIMARY KEY,
+    retired_at timestamptz NOT NULL DEFAULT now()
+);

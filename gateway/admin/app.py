@@ -150,6 +150,7 @@ async def _start(app: web.Application) -> None:
         workers.replacement,
         runtime.linked,
         runtime.control,
+        runtime.ring,
     )
     auth = AdminAuth(AdminTokenRepo(runtime.pool), runtime.config.admin.token)
     app[STATE] = AdminState(runtime, management, auth)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from gateway.crypto import secretbox
+from gateway.crypto.keyring import KeyRing
 from gateway.errors import InvalidAccessKeyId
 from gateway.services.cache import TtlCache
 from metadata.access_keys import AccessKeyRepo
@@ -12,8 +16,9 @@ KEY_CACHE_ENTRIES = 10_000
 
 
 class AuthService:
-    def __init__(self, keys: AccessKeyRepo) -> None:
+    def __init__(self, keys: AccessKeyRepo, ring: KeyRing) -> None:
         self._keys = keys
+        self._ring = ring
         # Secrets change rarely; a short per-process cache saves a query on most requests,
         # and bounds how long a deleted key keeps working on a node.
         self._cache: TtlCache[AccessKeyRow] = TtlCache(KEY_CACHE_TTL_S, KEY_CACHE_ENTRIES)
@@ -27,5 +32,6 @@ class AuthService:
         if row is None or row.status != "active":
             self._cache.forget(access_key_id)
             raise InvalidAccessKeyId(AWSAccessKeyId=access_key_id)
+        row = replace(row, secret_key=secretbox.open_(self._ring, row.secret_key))
         self._cache.put(access_key_id, row)
         return row

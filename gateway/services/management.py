@@ -15,17 +15,21 @@ import asyncpg
 from gateway import topology_setup
 from gateway.admin.errors import Conflict, NotFound, Unprocessable
 from gateway.config import GatewayConfig
+from gateway.crypto import secretbox
+from gateway.crypto.keyring import KeyRing
 from gateway.links.link import Link
 from gateway.links.routing import LinkedBackend
 from gateway.placement.engine import validate_policy
 from gateway.placement.model import PlacementPolicy, PolicyError
 from gateway.placement.policy_io import policy_from_dict, policy_to_dict
+from gateway.services.keys import KeyRotation
 from gateway.services.topology import TopologyService
 from gateway.workers.control import WorkerControl
 from gateway.workers.replacement import ReplacementWorker
 from metadata.access_keys import AccessKeyRepo, UserRepo
 from metadata.buckets import BucketRepo
 from metadata.egress import EgressRepo, LinkEgress
+from metadata.keys import KeyUsageRepo
 from metadata.ledger import LedgerRepo, VersionPlacements
 from metadata.models import AccessKeyRow, BucketRow
 from metadata.replication import QueueFailure, QueueStats, ReplicationQueueRepo
@@ -108,7 +112,10 @@ class Management:
         replacement: ReplacementWorker,
         linked: dict[str, LinkedBackend],
         control: WorkerControl,
+        ring: KeyRing,
     ) -> None:
+        self._ring = ring
+        self.keys = KeyRotation(KeyUsageRepo(pool), ring)
         self._config = config
         self._topology_repo = TopologyRepo(pool)
         self._buckets = BucketRepo(pool)
@@ -396,7 +403,9 @@ class Management:
         access_key = access_key or "SB" + secrets.token_hex(9).upper()
         secret_key = secrets.token_urlsafe(30)
         try:
-            await self._keys.create(access_key, secret_key, tenant, user)
+            await self._keys.create(
+                access_key, secretbox.seal(self._ring, secret_key), tenant, user
+            )
         except asyncpg.UniqueViolationError:
             raise Conflict(f"access key {access_key} exists") from None
         except asyncpg.ForeignKeyViolationError:
@@ -414,7 +423,7 @@ class Management:
     async def rotate_access_key(self, access_key: str) -> Json:
         """A new secret for the key; the old one stops working within the key cache's TTL."""
         secret_key = secrets.token_urlsafe(30)
-        row = await self._keys.rotate(access_key, secret_key)
+        row = await self._keys.rotate(access_key, secretbox.seal(self._ring, secret_key))
         if row is None:
             raise NotFound(f"no access key {access_key}")
         return {**_key_json(row), "secret_key": secret_key}

@@ -42,7 +42,6 @@ def test_schemathesis_walk_passes_every_check(admin_gateway: GatewayProcess) -> 
 def test_unbuilt_operations_say_so(admin_gateway: GatewayProcess) -> None:
     admin = AdminClient.of(admin_gateway)
     for method, path, body in (
-        ("GET", "/encryption-keys", None),
         ("GET", "/warmup-jobs", None),
         ("POST", "/backends", {"name": "new"}),
     ):

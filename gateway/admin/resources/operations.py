@@ -192,15 +192,44 @@ async def list_only_on(call: AdminCall) -> object:
     return await call.management.only_on(call.param("backend"), call.query.get("limit", 1000))
 
 
+KEY = obj(
+    ["name", "active", "in_key_ring", "retired", "versions", "uploads", "access_keys"],
+    name=string(), active=boolean(), in_key_ring=boolean(), retired=boolean(),
+    versions=integer(), uploads=integer(), access_keys=integer(),
+)  # fmt: skip
+
+
 @ops.add(
     "GET",
     "/encryption-keys",
-    "Encryption keys (not built: issue #4)",
-    response=array(free_object()),
-    errors=(501,),
+    "Key-encryption keys (never their material): which is active, and what still uses each",
+    response=array(KEY),
 )
 async def list_encryption_keys(call: AdminCall) -> object:
-    raise NotImplementedYet("encryption is not built yet")
+    return await call.management.keys.keys()
+
+
+@ops.add(
+    "POST",
+    "/encryption-keys/rewrap",
+    "Re-wrap every SSE-S3 data key and re-seal every access key secret under the active key",
+    response=obj(["envelopes", "access_keys", "remaining"], envelopes=integer(),
+                 access_keys=integer(), remaining=integer()),
+)  # fmt: skip
+async def rewrap_encryption_keys(call: AdminCall) -> object:
+    return await call.management.keys.rewrap_all()
+
+
+@ops.add(
+    "POST",
+    "/encryption-keys/{name}/retire",
+    "Retire a key nothing uses any more (refused while anything still does)",
+    response=KEY,
+    path_params={"name": NAME},
+    errors=(409,),
+)
+async def retire_encryption_key(call: AdminCall) -> object:
+    return await call.management.keys.retire(call.param("name"))
 
 
 @ops.add(
