@@ -98,6 +98,10 @@ class TargetSpec:
     tier: Tier | None = None
     # Written by the replication worker after the PUT is acknowledged.
     asynchronous: bool = False
+    # This replica (a public cloud, say) must hold only ciphertext. Every replica of a
+    # version stores the same bytes, so the whole version is then encrypted (SSE-S3 unless
+    # the client or the bucket asked for another mode).
+    encrypt: bool = False
 
 
 @dataclass(frozen=True, slots=True)

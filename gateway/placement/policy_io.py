@@ -8,7 +8,7 @@ them unreadable. The shape::
         "match": {"buckets": [], "key_prefix": "", "min_size_bytes": null,
                   "max_size_bytes": null, "storage_classes": [], "tags": {}},
         "replicas": [{"backend": "a"}, {"site": "s2", "tier": "hot"},
-                     {"backend": "c", "async": true}],
+                     {"backend": "c", "async": true, "encrypt": true}],
         "write_mode": "quorum", "quorum": 1, "read_preference": "local",
         "distinct_sites": true}]}
 
@@ -43,7 +43,7 @@ _RULE_KEYS = frozenset(
 _MATCH_KEYS = frozenset(
     {"buckets", "key_prefix", "min_size_bytes", "max_size_bytes", "storage_classes", "tags"}
 )
-_REPLICA_KEYS = frozenset({"backend", "site", "tier", "async"})
+_REPLICA_KEYS = frozenset({"backend", "site", "tier", "async", "encrypt"})
 
 
 # -- to dicts ------------------------------------------------------------------------------
@@ -91,6 +91,8 @@ def _replica_to_dict(spec: TargetSpec) -> dict[str, Any]:
         data["tier"] = spec.tier.value
     if spec.asynchronous:
         data["async"] = True
+    if spec.encrypt:
+        data["encrypt"] = True
     return data
 
 
@@ -146,6 +148,7 @@ def _replica(data: Any, where: str) -> TargetSpec:
         site=None if site is None else _name(site, f"{where}.site"),
         tier=None if tier is None else _enum(Tier, tier, f"{where}.tier"),
         asynchronous=_boolean(obj.get("async", False), f"{where}.async"),
+        encrypt=_boolean(obj.get("encrypt", False), f"{where}.encrypt"),
     )
 
 

@@ -61,8 +61,13 @@ class EncryptionService:
             self.check_transport(SseRequest(SSE_C, customer_key=customer_key), secure)
 
     def choose(
-        self, requested: SseRequest | None, bucket_default: dict[str, Any] | None, secure: bool
+        self,
+        requested: SseRequest | None,
+        bucket_default: dict[str, Any] | None,
+        secure: bool,
+        required: bool = False,
     ) -> SseRequest | None:
+        """``required``: the placement policy puts a replica where only ciphertext may go."""
         self.check_transport(requested, secure)
         if requested is not None:
             return requested
@@ -71,7 +76,7 @@ class EncryptionService:
                 str(bucket_default.get("SSEAlgorithm", SSE_S3)),
                 bucket_default.get("KMSMasterKeyID"),
             )
-        return SseRequest(SSE_S3) if self._everywhere else None
+        return SseRequest(SSE_S3) if self._everywhere or required else None
 
     def check_kms_key(self, key_id: str | None) -> None:
         if key_id is not None and key_id not in self._keyring.keys:

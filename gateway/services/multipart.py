@@ -139,7 +139,9 @@ class MultipartService:
     ) -> UploadRow:
         check_key(create.key)
         check_attributes(create.attributes)
-        envelope = self._objects.seal_upload(bucket, create.sse, create.secure)
+        facts = ObjectFacts(bucket.name, create.key, None, create.attributes.storage_class,
+                            create.attributes.tags)  # fmt: skip
+        envelope = self._objects.seal_upload(bucket, facts, create.sse, create.secure)
         algorithm = create.checksum_algorithm.upper() if create.checksum_algorithm else None
         if algorithm is not None and algorithm not in checksums.ALGORITHMS:
             raise InvalidRequest("Checksum algorithm provided is unsupported.")

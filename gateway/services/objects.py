@@ -223,12 +223,12 @@ class ObjectService:
         check_attributes(put.attributes)
         version_id = new_version_id()
         attrs = put.attributes
-        plan = self._topology.plan(
-            bucket,
-            ObjectFacts(bucket.name, put.key, put.expected.length, attrs.storage_class, attrs.tags),
+        facts = ObjectFacts(
+            bucket.name, put.key, put.expected.length, attrs.storage_class, attrs.tags
         )
+        plan = self._topology.plan(bucket, facts)
         key = object_backend_key(bucket, version_id)
-        sealing = self._sealing(bucket, put)
+        sealing = self._sealing(bucket, put, self._topology.requires_encryption(bucket, facts))
         new = _new_version(bucket, put.key, version_id, attrs, plan.sync_targets, key)
         if sealing is not None:
             new = replace(new, encryption=sealing[0].as_json())
@@ -275,12 +275,11 @@ class ObjectService:
     def check_kms_key(self, key_id: str | None) -> None:
         self._crypto.check_kms_key(key_id)
 
-    def would_encrypt(self, bucket: BucketRow, sse: SseRequest | None, secure: bool) -> bool:
-        return self._crypto.choose(sse, bucket.encryption, secure) is not None
-
-    def _sealing(self, bucket: BucketRow, put: PutObjectInput) -> tuple[Envelope, bytes] | None:
+    def _sealing(
+        self, bucket: BucketRow, put: PutObjectInput, required: bool
+    ) -> tuple[Envelope, bytes] | None:
         """The envelope and data key of a write that is to be encrypted, else None."""
-        chosen = self._crypto.choose(put.sse, bucket.encryption, put.secure)
+        chosen = self._crypto.choose(put.sse, bucket.encryption, put.secure, required)
         if chosen is None:
             return None
         if put.expected.length is None:
@@ -370,10 +369,11 @@ class ObjectService:
         return PartCipher(self._crypto.data_key(envelope, customer_key), envelope.salt, part)
 
     def seal_upload(
-        self, bucket: BucketRow, sse: SseRequest | None, secure: bool
+        self, bucket: BucketRow, facts: ObjectFacts, sse: SseRequest | None, secure: bool
     ) -> Envelope | None:
         """The envelope of a new multipart upload that is to be encrypted, else None."""
-        chosen = self._crypto.choose(sse, bucket.encryption, secure)
+        required = self._topology.requires_encryption(bucket, facts)
+        chosen = self._crypto.choose(sse, bucket.encryption, secure, required)
         return None if chosen is None else self._crypto.new_envelope(chosen)[0]
 
     async def _open(

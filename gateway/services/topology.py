@@ -122,6 +122,14 @@ class TopologyService:
             return location
         return None
 
+    def requires_encryption(self, bucket: BucketRow, facts: ObjectFacts) -> bool:
+        """Whether the rule placing this object names a replica that must be ciphertext."""
+        try:
+            rule = engine.matching_rule(self.policy_for(bucket), facts)
+        except PlacementError:
+            return False
+        return any(spec.encrypt for spec in rule.replicas)
+
     def plan(self, bucket: BucketRow, facts: ObjectFacts) -> WritePlan:
         try:
             return engine.choose(self.policy_for(bucket), facts, self.snapshot())

@@ -369,3 +369,28 @@ def test_multipart_parts_are_sealed_on_their_own(
         MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": copied["CopyPartResult"]["ETag"]}]},
     )  # fmt: skip
     assert s3.get_object(Bucket=bucket, Key="cp", **read)["Body"].read() == data[10 : 5 * MIB + 10]
+
+
+def test_a_policy_can_require_ciphertext_on_one_backend(
+    start_test_gateway: Callable[..., GatewayProcess], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    root = tmp_path_factory.mktemp("policy-encrypt")
+    config = _config(root)
+    config["placement_policies"][0]["rules"][0]["replicas"] = [
+        {"backend": "a"}, {"backend": "b", "encrypt": True},
+    ]  # fmt: skip
+    gateway = start_test_gateway(config)
+    s3, admin = client_for(gateway), AdminClient.of(gateway)
+    marker = b"CLEAR-MARKER-" + os.urandom(8).hex().encode()
+    sealed_bucket, clear_bucket = _new_bucket(s3), _new_bucket(s3)
+    admin.ok("PUT", "/policies/only-a", {"rules": [{"name": "r", "replicas": [{"backend": "a"}]}]})
+    admin.ok("PUT", f"/buckets/{clear_bucket}/placement", {"policy": "only-a"})
+    put = s3.put_object(Bucket=sealed_bucket, Key="k", Body=marker * 100)
+    assert put["ServerSideEncryption"] == "AES256"
+    s3.put_object(Bucket=clear_bucket, Key="k", Body=marker * 100)
+    for bucket in (sealed_bucket, clear_bucket):
+        assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == marker * 100
+    holders = [p for p in _stored_files(root) if marker in p.read_bytes()]
+    # Only the object placed by the policy without the requirement is stored in clear.
+    assert len(holders) == 1
+    assert holders[0].relative_to(root).parts[0] == "a"

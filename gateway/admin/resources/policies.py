@@ -21,6 +21,7 @@ ops = Operations("placement")
 
 REPLICA = obj(backend=NAME, site=NAME, tier=string(enum=["hot", "warm", "cold", "archive"]))
 REPLICA["properties"]["async"] = boolean()  # a Python keyword, so not a keyword argument
+REPLICA["properties"]["encrypt"] = boolean()
 MATCH = obj(
     buckets=array(string()),
     key_prefix=string(),
