@@ -17,7 +17,7 @@ from gateway import topology_setup
 from gateway.backends.registry import BackendRegistry
 from gateway.config import ConfigError, GatewayConfig
 from gateway.crypto import keyring, secretbox
-from gateway.crypto.keyring import KeyRing
+from gateway.crypto.keyring import KeyRing, KeyRingError
 from gateway.links.routing import LinkedBackend
 from gateway.observability import metrics
 from gateway.s3 import dispatch
@@ -74,17 +74,29 @@ class RootKey:
     generated: bool
 
 
+def _open(ring: KeyRing, stored: str) -> str:
+    try:
+        return secretbox.open_(ring, stored)
+    except KeyRingError as exc:
+        # Rewriting the secret would lock out every node that has the right key ring.
+        raise ConfigError(
+            f"this node's key ring cannot open the secrets in the database ({exc}):"
+            " every node of a deployment needs the same key ring"
+        ) from None
+
+
 async def ensure_root_key(pool: asyncpg.Pool, config: GatewayConfig, ring: KeyRing) -> RootKey:
     """The first access key: from config/env, else the stored one, else a new one. Its
     secret is stored sealed under the key ring."""
     keys = AccessKeyRepo(pool)
     if config.root_access_key and config.root_secret_key:
-        await keys.ensure(config.root_access_key, secretbox.seal(ring, config.root_secret_key))
+        stored = await keys.get(config.root_access_key)
+        if stored is None or _open(ring, stored.secret_key) != config.root_secret_key:
+            await keys.ensure(config.root_access_key, secretbox.seal(ring, config.root_secret_key))
         return RootKey(config.root_access_key, config.root_secret_key, False)
     existing = await keys.first_of_tenant("root")
     if existing is not None:
-        secret = secretbox.open_(ring, existing.secret_key)
-        return RootKey(existing.access_key_id, secret, False)
+        return RootKey(existing.access_key_id, _open(ring, existing.secret_key), False)
     access_key = "SB" + secrets.token_hex(9).upper()
     secret_key = secrets.token_urlsafe(30)
     await keys.ensure(access_key, secretbox.seal(ring, secret_key))

@@ -20,6 +20,9 @@ from tests.servers import LOOPBACK, free_port
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG_FILE = "skybridge.yaml"
+KEY_RING_ENV = "SKYBRIDGE_TEST_KEY_RING"
+# One key ring for every test gateway (a fixed test key, never used outside the tests).
+TEST_KEY_RING = '{"active": "k1", "keys": {"k1": "c2t5YnJpZGdlLXRlc3Qta2V5LXJpbmctMzItYnl0ZSE="}}'
 
 
 @dataclass
@@ -65,6 +68,11 @@ class GatewayProcess:
             "token": self.admin_token,
         }
         config.setdefault("data_dir", str(self.workdir / "data"))
+        encryption = dict(config.get("encryption", {}))
+        if "key_ring_file" not in encryption:
+            # Gateways sharing a database share a key ring, as in production.
+            encryption.setdefault("key_ring_env", KEY_RING_ENV)
+        config["encryption"] = encryption
         # Many gateways share the test PostgreSQL for a whole session: keep their pools small.
         config.setdefault("database", {"pool_min": 1, "pool_max": 6})
         path = self.workdir / CONFIG_FILE
@@ -78,6 +86,7 @@ class GatewayProcess:
             "SKYBRIDGE_DATABASE_URL": self.database_url,
             "SKYBRIDGE_ROOT_ACCESS_KEY": self.access_key,
             "SKYBRIDGE_ROOT_SECRET_KEY": self.secret_key,
+            KEY_RING_ENV: TEST_KEY_RING,
             "PYTHONPATH": str(REPO),
             **self.extra_env,
         }
@@ -123,6 +132,7 @@ class GatewayProcess:
                 **os.environ,
                 "PYTHONPATH": str(REPO),
                 "SKYBRIDGE_DATABASE_URL": self.database_url,
+                KEY_RING_ENV: TEST_KEY_RING,
             },
         )
         assert done.stdout.strip(), done.stderr
