@@ -151,6 +151,7 @@ async def _start(app: web.Application) -> None:
         runtime.linked,
         runtime.control,
         runtime.ring,
+        runtime.services.buckets,
     )
     auth = AdminAuth(AdminTokenRepo(runtime.pool), runtime.config.admin.token)
     app[STATE] = AdminState(runtime, management, auth)

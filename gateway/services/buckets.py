@@ -109,6 +109,10 @@ class BucketService:
         await self._buckets.set_encryption(bucket.id, rule)
         self._forget(bucket)
 
+    async def set_placement_policy(self, bucket: BucketRow, policy: str | None) -> None:
+        await self._buckets.set_policy(bucket.id, policy)
+        self._forget(bucket)
+
     async def set_acl(self, bucket: BucketRow, acl: str) -> None:
         await self._buckets.set_acl(bucket.id, acl)
         self._forget(bucket)

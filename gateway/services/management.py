@@ -22,6 +22,7 @@ from gateway.links.routing import LinkedBackend
 from gateway.placement.engine import validate_policy
 from gateway.placement.model import PlacementPolicy, PolicyError
 from gateway.placement.policy_io import policy_from_dict, policy_to_dict
+from gateway.services.buckets import BucketService
 from gateway.services.keys import KeyRotation
 from gateway.services.topology import TopologyService
 from gateway.workers.control import WorkerControl
@@ -113,8 +114,10 @@ class Management:
         linked: dict[str, LinkedBackend],
         control: WorkerControl,
         ring: KeyRing,
+        bucket_service: BucketService,
     ) -> None:
         self._ring = ring
+        self._bucket_service = bucket_service
         self.keys = KeyRotation(KeyUsageRepo(pool), ring)
         self._config = config
         self._topology_repo = TopologyRepo(pool)
@@ -346,7 +349,9 @@ class Management:
         known = {r.name for r in await self._topology_repo.current_policies()}
         if policy is not None and policy not in known:
             raise NotFound(f"no placement policy named {policy}")
-        await self._buckets.set_policy(bucket.id, policy)
+        # Through the S3 side's bucket service, so this node's bucket cache forgets it at
+        # once (other nodes within their cache's TTL of a second).
+        await self._bucket_service.set_placement_policy(bucket, policy)
         return await self.bucket(bucket_name)
 
     async def _scope_id(self, scope: str, name: str) -> str:
