@@ -20,7 +20,7 @@ from gateway.crypto import keyring, secretbox
 from gateway.crypto.keyring import KeyRing, KeyRingError
 from gateway.links.routing import LinkedBackend
 from gateway.observability import metrics
-from gateway.s3 import dispatch
+from gateway.s3 import connections, dispatch
 from gateway.services.auth import AuthService
 from gateway.services.buckets import BucketService
 from gateway.services.container import Services
@@ -281,9 +281,11 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(config: GatewayConfig) -> web.Application:
     app = web.Application(
-        client_max_size=MAX_PARSED_BODY_BYTES, handler_args={"max_field_size": 65536}
+        client_max_size=MAX_PARSED_BODY_BYTES,
+        handler_args=connections.handler_args(config.server),
     )
     app[CONFIG] = config
+    connections.install(app, config.server)
     app[dispatch.DOMAIN] = config.server.domain or ""
     app.cleanup_ctx.append(_resources)
     metrics.install(app, config.logging.access_log)

@@ -25,12 +25,12 @@ from gateway import maintenance
 from gateway.admin import cli as admin_cli
 from gateway.admin.app import create_admin_app
 from gateway.app import RootKey, create_app, ensure_root_key, load_key_ring
-from gateway.config import GatewayConfig, load, with_database
+from gateway.config import GatewayConfig, TlsConfig, load, with_database
 from gateway.crypto.keyring import KeyRing
 from gateway.embedded_pg import embedded_database
 from gateway.observability import meters
 from gateway.observability.access import ACCESS_LOGGER
-from gateway.s3 import dispatch
+from gateway.s3 import connections, dispatch
 from gateway.services.admin_auth import new_token
 from metadata import db
 
@@ -103,8 +103,7 @@ async def _prepare(config: GatewayConfig, ring: KeyRing) -> RootKey:
         await pool.close()
 
 
-def _ssl_context(config: GatewayConfig) -> ssl.SSLContext | None:
-    tls = config.server.tls
+def _ssl_context(tls: TlsConfig | None) -> ssl.SSLContext | None:
     if tls is None:
         return None
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -127,10 +126,12 @@ class Listeners:
     admin: socket.socket | None
 
 
-async def _start_admin(app: web.Application, sock: socket.socket) -> web.AppRunner:
+async def _start_admin(
+    app: web.Application, sock: socket.socket, tls: TlsConfig | None
+) -> web.AppRunner:
     runner = web.AppRunner(create_admin_app(app), handle_signals=False, access_log=None)
     await runner.setup()
-    await web.SockSite(runner, sock).start()
+    await web.SockSite(runner, sock, ssl_context=_ssl_context(tls)).start()
     return runner
 
 
@@ -143,9 +144,15 @@ async def _serve(config: GatewayConfig, listeners: Listeners) -> None:
         shutdown_timeout=config.server.shutdown_timeout_s,
     )
     await runner.setup()
-    site = web.SockSite(runner, listeners.s3, ssl_context=_ssl_context(config))
+    site = connections.LimitedSite(
+        runner, listeners.s3, ssl_context=_ssl_context(config.server.tls)
+    )
     await site.start()
-    admin = None if listeners.admin is None else await _start_admin(app, listeners.admin)
+    admin = (
+        None
+        if listeners.admin is None
+        else await _start_admin(app, listeners.admin, config.admin.tls)
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     # SIGTERM may reach a worker twice (from the process group and from the parent):
@@ -155,8 +162,9 @@ async def _serve(config: GatewayConfig, listeners: Listeners) -> None:
     await stop.wait()
     # aiohttp's own shutdown stops reading request bodies at once, which would cut off
     # uploads in flight: stop listening, wait for the handlers, and only then clean up.
-    await site.stop()
     inflight = app[dispatch.INFLIGHT]
+    inflight.draining = True
+    await site.stop()
     log.info("draining %d in-flight request(s)", inflight.count)
     if not await inflight.wait_idle(config.server.shutdown_timeout_s):
         log.warning("%d request(s) still running after the drain timeout", inflight.count)
@@ -189,7 +197,10 @@ def _announce(
         f"  secret key: {key.secret_key}",
     ]
     if admin.enabled:
-        lines.append(f"  admin API:  http://{admin.host}:{admin.port}/admin/v1/ (console at /)")
+        admin_scheme = "https" if admin.tls else "http"
+        lines.append(
+            f"  admin API:  {admin_scheme}://{admin.host}:{admin.port}/admin/v1/ (console at /)"
+        )
         shown = admin.token if show_admin_token else "(from the configuration)"
         lines.append(f"  admin token: {shown}")
     print("\n".join(lines), flush=True)

@@ -34,6 +34,12 @@ class ServerConfig:
     region: str = DEFAULT_REGION
     tls: TlsConfig | None = None
     shutdown_timeout_s: float = 30.0
+    # Keep-alive limits (gateway/s3/connections.py).
+    max_header_bytes: int = 65536
+    max_headers: int = 128
+    idle_timeout_s: float = 75.0
+    # Connections one process serves at once; null = unlimited.
+    max_connections: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +107,7 @@ class AdminConfig:
     host: str = "127.0.0.1"
     port: int = DEFAULT_ADMIN_PORT
     token: str | None = None
+    tls: TlsConfig | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,16 +230,28 @@ def _logging(raw: Mapping[str, Any]) -> LoggingConfig:
     return LoggingConfig(access_log=access_log)
 
 
+def _tls(raw: Mapping[str, Any] | None) -> TlsConfig | None:
+    if not raw:
+        return None
+    if not raw.get("cert_file") or not raw.get("key_file"):
+        raise ConfigError("tls needs cert_file and key_file")
+    return TlsConfig(Path(str(raw["cert_file"])), Path(str(raw["key_file"])))
+
+
 def _server(raw: Mapping[str, Any]) -> ServerConfig:
-    tls = raw.get("tls")
+    max_connections = raw.get("max_connections")
     return ServerConfig(
         host=str(raw.get("host", "127.0.0.1")),
         port=int(raw.get("port", DEFAULT_PORT)),
         workers=int(raw.get("workers", 1)),
         domain=raw.get("domain") or None,
         region=str(raw.get("region", DEFAULT_REGION)),
-        tls=TlsConfig(Path(tls["cert_file"]), Path(tls["key_file"])) if tls else None,
+        tls=_tls(raw.get("tls")),
         shutdown_timeout_s=float(raw.get("shutdown_timeout_s", 30.0)),
+        max_header_bytes=int(raw.get("max_header_bytes", 65536)),
+        max_headers=int(raw.get("max_headers", 128)),
+        idle_timeout_s=float(raw.get("idle_timeout_s", 75.0)),
+        max_connections=None if max_connections is None else int(max_connections),
     )
 
 
@@ -242,6 +261,7 @@ def _admin(raw: Mapping[str, Any], env: Mapping[str, str]) -> AdminConfig:
         host=str(raw.get("host", "127.0.0.1")),
         port=int(raw.get("port", DEFAULT_ADMIN_PORT)),
         token=env.get("SKYBRIDGE_ADMIN_TOKEN") or _secret(raw, "token", env),
+        tls=_tls(raw.get("tls")),
     )
 
 

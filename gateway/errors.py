@@ -143,6 +143,7 @@ RequestTimeTooSkewed = _error(
     "The difference between the request time and the current time is too large.",
 )
 ServiceUnavailable = _error("ServiceUnavailable", 503, "Please reduce your request rate.")
+SlowDown = _error("SlowDown", 503, "Please reduce your request rate.")
 SignatureDoesNotMatch = _error(
     "SignatureDoesNotMatch",
     403,

@@ -50,7 +50,8 @@ class GatewayProcess:
 
     @property
     def admin_endpoint(self) -> str:
-        return f"http://{LOOPBACK}:{self.admin_port}"
+        tls = bool(self.config.get("admin", {}).get("tls"))
+        return f"{'https' if tls else 'http'}://{LOOPBACK}:{self.admin_port}"
 
     @property
     def log_path(self) -> Path:

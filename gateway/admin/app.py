@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.admin import validation
+from gateway.admin import probes, validation
 from gateway.admin.call import AdminCall
 from gateway.admin.console import add_routes as add_console_routes
 from gateway.admin.errors import (
@@ -22,6 +22,7 @@ from gateway.admin.errors import (
     MethodNotAllowed,
     NotFound,
     Unauthorized,
+    Unavailable,
 )
 from gateway.admin.resources import operations, policies, system, tenancy, topology
 from gateway.admin.spec import PREFIX, Operation, Schema, document
@@ -29,6 +30,7 @@ from gateway.app import RUNTIME, Runtime
 from gateway.observability import metrics
 from gateway.services.admin_auth import AdminAuth, Principal
 from gateway.services.management import Management
+from metadata import db
 from metadata.admin import AdminTokenRepo
 
 log = logging.getLogger(__name__)
@@ -99,7 +101,11 @@ async def errors_middleware(
         if exc.status < 400:
             raise
         return render_error(request, BadRequest(exc.reason))
-    except Exception:
+    except Exception as error:
+        if db.is_unreachable(error):
+            log.warning("admin %s %s: metadata unreachable: %r", request.method, request.path,
+                        error)  # fmt: skip
+            return render_error(request, Unavailable("the metadata database is unreachable"))
         log.exception("admin request %s %s failed", request.method, request.path)
         return render_error(request, AdminError("internal error; see the gateway log"))
 
@@ -169,6 +175,7 @@ def create_admin_app(s3_app: web.Application) -> web.Application:
     app.on_startup.append(_start)
     app.router.add_get(PREFIX + "/openapi.json", openapi)
     metrics.add_routes(app, s3_app)
+    probes.add_routes(app, s3_app)
     for op in all_operations():
         app.router.add_route(op.method, PREFIX + op.path, _endpoint(op))
     add_console_routes(app)

@@ -104,7 +104,8 @@ def _defaults(args: argparse.Namespace) -> tuple[str, str | None]:
         config: GatewayConfig = load(args.config)
     except (OSError, ConfigError) as exc:
         raise AdminCliError(f"cannot read the configuration: {exc}") from None
-    url = url or f"http://{config.admin.host}:{config.admin.port}"
+    scheme = "https" if config.admin.tls else "http"
+    url = url or f"{scheme}://{config.admin.host}:{config.admin.port}"
     stored = config.data_dir / "admin-token"
     if token is None:
         token = config.admin.token or (stored.read_text().strip() if stored.exists() else None)

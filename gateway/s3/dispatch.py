@@ -12,8 +12,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from gateway.errors import AccessDenied, InternalError, S3Error
-from gateway.s3 import actions, cors, xml
+from gateway.errors import AccessDenied, InternalError, S3Error, ServiceUnavailable, SlowDown
+from gateway.s3 import actions, connections, cors, xml
 from gateway.s3.auth import Identity, authenticate
 from gateway.s3.call import S3Call
 from gateway.s3.handlers import access as access_handlers
@@ -23,6 +23,7 @@ from gateway.s3.router import BUCKETLESS, Endpoint, Op, route, split_target
 from gateway.services.access import Access
 from gateway.services.container import Services
 from gateway.services.context import RequestContext
+from metadata import db
 from metadata.models import BucketRow
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,9 @@ class InFlight:
 
     def __init__(self) -> None:
         self.count = 0
+        # Set when a graceful shutdown starts: responses close their connections, and
+        # readiness fails, so that clients and load balancers move to other nodes.
+        self.draining = False
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -171,11 +175,12 @@ async def _identity(request: web.Request, services: Services) -> Identity:
 
 
 async def expect_handler(request: web.Request) -> web.StreamResponse | None:
-    """Answer ``Expect: 100-continue`` only once the request is authenticated. A refusal is
-    left to the handler, which renders it like any other error (and middleware sees it)."""
+    """Answer ``Expect: 100-continue`` only once the request is authenticated. A refusal or
+    a failure is left to the handler, which renders it like any other error (and middleware
+    sees it)."""
     try:
         await _identity(request, request.app[SERVICES])
-    except S3Error:
+    except Exception:
         return None
     if request.version >= (1, 1) and request.headers.get("Expect", "").lower() == "100-continue":
         await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -183,6 +188,8 @@ async def expect_handler(request: web.Request) -> web.StreamResponse | None:
 
 
 async def _dispatch(request: web.Request) -> web.StreamResponse:
+    if connections.refuses(request):
+        raise SlowDown("Too many connections to this node; retry later.")
     services = request.app[SERVICES]
     endpoint = endpoint_of(request)
     if endpoint.op is Op.Preflight:
@@ -231,10 +238,19 @@ async def _handle(request: web.Request) -> web.StreamResponse:
         raise
     except S3Error as error:
         response = render_error(request, error)
-    except Exception:
-        log.exception("unhandled error in %s %s", request.method, request.path)
-        response = render_error(request, InternalError())
+    except Exception as error:
+        response = render_error(request, _unexpected(request, error))
     return response
+
+
+def _unexpected(request: web.Request, error: Exception) -> S3Error:
+    """What a failure that is no S3Error becomes: 503 while PostgreSQL is unreachable (the
+    client retries, and nothing was acknowledged), else 500."""
+    if db.is_unreachable(error):
+        log.warning("%s %s: metadata unreachable: %r", request.method, request.path, error)
+        return ServiceUnavailable("The metadata database is unreachable; retry later.")
+    log.exception("unhandled error in %s %s", request.method, request.path)
+    return InternalError()
 
 
 async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
@@ -242,6 +258,10 @@ async def on_prepare(request: web.Request, response: web.StreamResponse) -> None
     response.headers.setdefault("x-amz-request-id", rid)
     response.headers.setdefault("x-amz-id-2", rid)
     response.headers["Server"] = "Skybridge"
+    if request.app[INFLIGHT].draining or connections.refuses(request):
+        # aiohttp settles its Connection header before this hook runs: say it here.
+        response.force_close()
+        response.headers["Connection"] = "close"
     cors.apply(request.get(_BUCKET), request, response)
 
 

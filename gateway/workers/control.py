@@ -13,6 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from metadata import db
 from metadata.admin import WorkerControlRepo
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,12 @@ class WorkerControl:
         except Exception as exc:
             status.failures += 1
             status.last_error = f"{type(exc).__name__}: {exc}"
-            log.exception("%s pass failed; next in %.0f s", status.name, status.interval_s)
+            if db.is_unreachable(exc):
+                # Expected while PostgreSQL restarts or fails over: the next pass retries.
+                log.warning("%s pass: metadata unreachable (%r); next in %.0f s",
+                            status.name, exc, status.interval_s)  # fmt: skip
+            else:
+                log.exception("%s pass failed; next in %.0f s", status.name, status.interval_s)
         else:
             status.last_success_at = time.time()
         finally:

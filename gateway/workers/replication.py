@@ -21,6 +21,7 @@ from gateway.links.egress import background
 from gateway.placement import engine
 from gateway.placement.model import ReadPreference
 from gateway.services.topology import TopologyService
+from metadata import db
 from metadata.egress import EgressRepo
 from metadata.models import PlacementRow, VersionRow
 from metadata.objects import ObjectRepo
@@ -95,8 +96,20 @@ class ReplicationWorker:
     async def run_once(self) -> int:
         """Claim and process one batch; returns how many tasks were claimed."""
         tasks = await self._queue.claim(self._concurrency, LEASE_S)
-        await asyncio.gather(*(self._process(task) for task in tasks))
+        await asyncio.gather(*(self._leased(task) for task in tasks))
         return len(tasks)
+
+    async def _leased(self, task: ReplicationTask) -> None:
+        try:
+            await self._process(task)
+        except Exception as exc:
+            if not db.is_unreachable(exc):
+                raise
+            # Lost PostgreSQL mid-task: the lease would hide the task from every node for
+            # LEASE_S. Hand it back once the database answers (a repeated copy is harmless).
+            log.warning("replica of version %s: metadata unreachable; released", task.version_pk)
+            error = repr(exc)
+            await db.retry_unreachable(lambda: self._queue.retry_later(task.id, 0, error))
 
     async def drain(self) -> None:
         """Work through every task that is due."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -15,6 +16,10 @@ from tests.gateway_process import GatewayProcess
 class AdminClient:
     base: str
     token: str | None
+    # "" for the token-less paths at the root (/healthz, /readyz, /metrics).
+    prefix: str = "/admin/v1"
+    # For an admin listener with TLS: the context that trusts its CA.
+    context: ssl.SSLContext | None = None
 
     @classmethod
     def of(cls, gateway: GatewayProcess, token: str | None = "bootstrap") -> AdminClient:
@@ -30,13 +35,13 @@ class AdminClient:
         content_type: str = "application/json",
     ) -> tuple[int, Any]:
         data = raw if raw is not None else None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.base + "/admin/v1" + path, data=data, method=method)
+        request = urllib.request.Request(self.base + self.prefix + path, data=data, method=method)
         if data is not None:
             request.add_header("Content-Type", content_type)
         if self.token is not None:
             request.add_header("Authorization", f"Bearer {self.token}")
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:
+            with urllib.request.urlopen(request, timeout=30, context=self.context) as response:
                 return response.status, json.loads(response.read())
         except urllib.error.HTTPError as error:
             with error:

@@ -190,6 +190,31 @@ class Ledger:
             time.sleep(_POLL_S)
 
 
+def read_md5(s3: Any, bucket: str, key: str) -> str | None:
+    """The MD5 of the object's bytes, or None when the key does not exist."""
+    try:
+        return md5(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    except s3.exceptions.ClientError as exc:
+        if exc.response["Error"]["Code"] == "NoSuchKey":
+            return None
+        raise
+
+
+def multipart_across(clients: list[Any], bucket: str, key: str, parts: list[bytes]) -> None:
+    """Created through the first client, part N through client N (cycling), completed
+    through the last: a multipart upload that no single node sees whole."""
+    upload = clients[0].create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    done = []
+    for number, data in enumerate(parts, start=1):
+        etag = clients[number % len(clients)].upload_part(
+            Bucket=bucket, Key=key, UploadId=upload, PartNumber=number, Body=data
+        )["ETag"]
+        done.append({"PartNumber": number, "ETag": etag})
+    clients[-1].complete_multipart_upload(
+        Bucket=bucket, Key=key, UploadId=upload, MultipartUpload={"Parts": done}
+    )
+
+
 def poll(condition: Callable[[], bool], what: str, timeout_s: float = DRAIN_TIMEOUT_S) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():

@@ -13,10 +13,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
 from tests.gateway_process import GatewayProcess
-from tests.placement.conftest import Ledger, Topology, md5, no_retry_client, poll
+from tests.placement.conftest import (
+    Ledger,
+    Topology,
+    md5,
+    multipart_across,
+    no_retry_client,
+    poll,
+    read_md5,
+)
 from tests.servers import random_name
 
 MIB = 1024 * 1024
@@ -98,27 +105,9 @@ class Workload:
         bucket, key = self.rng.choice(self.buckets), f"mpu/{index:03d}"
         a, b = self.pair.clients[index % 2], self.pair.clients[(index + 1) % 2]
         parts = [self.rng.randbytes(5 * MIB), self.rng.randbytes(300 * 1024)]
-        upload = a.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
-        done = []
-        for number, (client, data) in enumerate(zip((a, b), parts, strict=True), start=1):
-            etag = client.upload_part(
-                Bucket=bucket, Key=key, UploadId=upload, PartNumber=number, Body=data
-            )["ETag"]
-            done.append({"PartNumber": number, "ETag": etag})
-        b.complete_multipart_upload(
-            Bucket=bucket, Key=key, UploadId=upload, MultipartUpload={"Parts": done}
-        )
+        multipart_across([a, b], bucket, key, parts)
         self.expected[(bucket, key)] = b"".join(parts)
         self._count("multipart")
-
-
-def _read_md5(s3: Any, bucket: str, key: str) -> str | None:
-    try:
-        return md5(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "NoSuchKey":
-            return None
-        raise
 
 
 def _unaccounted_keys(pair: Pair) -> dict[str, set[str]]:
@@ -171,7 +160,7 @@ def test_two_nodes_share_one_database(pair: Pair) -> None:
     for (bucket, key), body in sorted(workload.expected.items()):
         want = None if body is None else md5(body)
         for s3 in pair.clients:
-            assert _read_md5(s3, bucket, key) == want, (bucket, key)
+            assert read_md5(s3, bucket, key) == want, (bucket, key)
     duplicates = ledger.fetch(
         "SELECT version_pk, backend, count(*) AS n FROM placements"
         " WHERE state IN ('pending', 'ok') GROUP BY version_pk, backend HAVING count(*) > 1"

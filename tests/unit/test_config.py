@@ -74,7 +74,7 @@ def test_the_example_documents_every_key() -> None:
 
     text = (ROOT / "config.example.yaml").read_text()
     classes = [c.GatewayConfig, c.ServerConfig, c.BackendConfig, c.LinkConfig, c.GcConfig,
-               c.ReplicationConfig, c.TlsConfig, c.LoggingConfig]  # fmt: skip
+               c.ReplicationConfig, c.TlsConfig, c.LoggingConfig, c.AdminConfig]  # fmt: skip
     internal = {"migrations_dir", "database_url", "database_pool_min", "database_pool_max",
                 "root_access_key", "root_secret_key",
                 "access_key", "secret_key", "backends", "server", "gc", "replication", "tls",
