@@ -201,4 +201,7 @@ ServerSideEncryptionConfigurationNotFoundError = _error(
     404,
     "The server side encryption configuration was not found",
 )
+NoSuchLifecycleConfiguration = _error(
+    "NoSuchLifecycleConfiguration", 404, "The lifecycle configuration does not exist"
+)
 QuotaExceeded = _error("QuotaExceeded", 403, "The write would exceed a quota.")

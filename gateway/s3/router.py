@@ -54,6 +54,9 @@ class Op(StrEnum):
     PutBucketEncryption = "PutBucketEncryption"
     DeleteBucketEncryption = "DeleteBucketEncryption"
     PutObjectAcl = "PutObjectAcl"
+    GetBucketLifecycleConfiguration = "GetBucketLifecycleConfiguration"
+    PutBucketLifecycleConfiguration = "PutBucketLifecycleConfiguration"
+    DeleteBucketLifecycle = "DeleteBucketLifecycle"
     Preflight = "Preflight"
 
 
@@ -63,7 +66,7 @@ BUCKETLESS = frozenset({Op.ListBuckets, Op.CreateBucket, Op.Preflight})
 # Sub-resources S3 has that Skybridge does not implement (yet): answered NotImplemented.
 _UNSUPPORTED_BUCKET = frozenset(
     {
-        "lifecycle", "website", "logging",
+        "website", "logging",
         "notification", "replication", "object-lock", "ownershipControls",
         "publicAccessBlock", "accelerate", "requestPayment", "analytics", "metrics",
         "inventory", "intelligent-tiering", "metadataTable", "session",
@@ -134,6 +137,9 @@ _BUCKET_SUBRESOURCES: dict[tuple[str, str], Op] = {
     ("GET", "encryption"): Op.GetBucketEncryption,
     ("PUT", "encryption"): Op.PutBucketEncryption,
     ("DELETE", "encryption"): Op.DeleteBucketEncryption,
+    ("GET", "lifecycle"): Op.GetBucketLifecycleConfiguration,
+    ("PUT", "lifecycle"): Op.PutBucketLifecycleConfiguration,
+    ("DELETE", "lifecycle"): Op.DeleteBucketLifecycle,
 }
 
 _BUCKET_PLAIN: dict[str, Op] = {
