@@ -35,9 +35,11 @@ from gateway.topology_setup import link_infos
 from gateway.workers.control import WorkerControl
 from gateway.workers.egress import EgressReporter
 from gateway.workers.gc import GcWorker
+from gateway.workers.lifecycle import LifecycleWorker
 from gateway.workers.probes import LinkProber
 from gateway.workers.replacement import ReplacementWorker
 from gateway.workers.replication import ReplicationWorker
+from gateway.workers.transitions import Transitions
 from metadata import db
 from metadata.access_keys import AccessKeyRepo
 from metadata.admin import WorkerControlRepo
@@ -46,6 +48,7 @@ from metadata.deletions import DeletionRepo
 from metadata.egress import EgressRepo
 from metadata.keys import KeyUsageRepo
 from metadata.ledger import LedgerRepo
+from metadata.lifecycle import LifecycleRepo
 from metadata.listing import ListingRepo
 from metadata.multipart import MultipartRepo
 from metadata.objects import ObjectRepo
@@ -97,6 +100,7 @@ class Workers:
     replication: ReplicationWorker
     topology: TopologyService
     replacement: ReplacementWorker
+    lifecycle: LifecycleWorker
 
 
 KEY_RING_FILE = "key-ring.json"
@@ -183,7 +187,29 @@ def build_services(
         egress=EgressRepo(pool),
     )
     replacement = ReplacementWorker(pool, LedgerRepo(pool), topology)
-    return services, Workers(gc, replication, topology, replacement)
+    return services, Workers(
+        gc,
+        replication,
+        topology,
+        replacement,
+        _lifecycle(pool, services, objects_repo, topology, config),
+    )
+
+
+def _lifecycle(
+    pool: asyncpg.Pool,
+    services: Services,
+    objects_repo: ObjectRepo,
+    topology: TopologyService,
+    config: GatewayConfig,
+) -> LifecycleWorker:
+    repo = LifecycleRepo(pool)
+    transitions = Transitions(
+        repo, objects_repo, topology, deletion_delay_s=config.gc.deletion_delay_s
+    )
+    return LifecycleWorker(
+        pool, repo, BucketRepo(pool), services.objects, services.multipart, transitions
+    )
 
 
 async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
@@ -220,6 +246,12 @@ def _start_workers(runtime: Runtime) -> list[asyncio.Task[None]]:
             "replacement",
             config.replication.replacement_interval_s,
             workers.replacement.scheduled_pass,
+            sleep_first=True,
+        ),
+        control.run(
+            "lifecycle",
+            config.lifecycle.interval_s,
+            workers.lifecycle.scheduled_pass,
             sleep_first=True,
         ),
     ]

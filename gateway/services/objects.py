@@ -419,6 +419,18 @@ class ObjectService:
             return DeleteObjectResult(None, False)
         return DeleteObjectResult(created.visible_version_id, True)
 
+    async def expire_current(self, bucket: BucketRow, key: str, version_id: str) -> bool:
+        """Lifecycle expiration: as DeleteObject without a versionId, but only while
+        ``version_id`` is still the current version (False when it no longer is)."""
+        return await self._objects.expire_current(
+            bucket.id, key, bucket.versioning, version_id, new_version_id()
+        )
+
+    async def remove_noncurrent(self, bucket: BucketRow, key: str, version_id: str) -> bool:
+        """Lifecycle: delete a noncurrent version for good; never one that is current."""
+        removed = await self._objects.delete_version(bucket.id, key, version_id, unless_latest=True)
+        return removed is not None
+
     async def copy(
         self, ctx: RequestContext, bucket: BucketRow, copy: CopyObjectInput
     ) -> tuple[VersionRow, VersionRow]:
