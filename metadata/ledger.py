@@ -55,6 +55,9 @@ class LedgerRepo:
             "  WHERE q.version_pk = v.id), ARRAY[]::text[])"
             " FROM object_versions v JOIN buckets b ON b.id = v.bucket_id"
             " WHERE v.id > $1 AND v.state = 'complete' AND NOT v.is_delete_marker"
+            # A version in transition is moved by the lifecycle worker (gateway/workers/
+            # transitions.py): its new copies are not extras to retire.
+            " AND NOT EXISTS (SELECT 1 FROM lifecycle_transitions t WHERE t.version_pk = v.id)"
             " ORDER BY v.id LIMIT $2",
             after_pk,
             limit,
