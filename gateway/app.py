@@ -30,6 +30,7 @@ from gateway.services.listing import ListingService
 from gateway.services.multipart import MultipartService
 from gateway.services.objects import ObjectService
 from gateway.services.replicas import ReplicaWriter
+from gateway.services.restores import RestoreService
 from gateway.services.topology import TopologyService
 from gateway.topology_setup import link_infos
 from gateway.workers.control import WorkerControl
@@ -53,6 +54,7 @@ from metadata.listing import ListingRepo
 from metadata.multipart import MultipartRepo
 from metadata.objects import ObjectRepo
 from metadata.replication import ReplicationRepo
+from metadata.restores import RestoreRepo
 from metadata.topology import TopologyRepo
 
 log = logging.getLogger(__name__)
@@ -147,7 +149,8 @@ def build_services(
         everywhere=config.encryption.encrypt_everywhere,
         allow_sse_c_over_http=config.encryption.allow_sse_c_over_http,
     )
-    objects = ObjectService(objects_repo, backends, topology, writer, crypto)
+    restores = RestoreRepo(pool)
+    objects = ObjectService(objects_repo, backends, topology, writer, crypto, restores)
     services = Services(
         auth=AuthService(AccessKeyRepo(pool), ring),
         buckets=BucketService(
@@ -167,6 +170,7 @@ def build_services(
             writer,
             part_grace_s=config.gc.part_grace_s,
         ),
+        restores=RestoreService(objects, restores, topology),
     )
     gc = GcWorker(
         objects_repo,
@@ -208,7 +212,14 @@ def _lifecycle(
         repo, objects_repo, topology, deletion_delay_s=config.gc.deletion_delay_s
     )
     return LifecycleWorker(
-        pool, repo, BucketRepo(pool), services.objects, services.multipart, transitions
+        pool,
+        repo,
+        BucketRepo(pool),
+        services.objects,
+        services.multipart,
+        transitions,
+        RestoreRepo(pool),
+        deletion_delay_s=config.gc.deletion_delay_s,
     )
 
 

@@ -204,4 +204,7 @@ ServerSideEncryptionConfigurationNotFoundError = _error(
 NoSuchLifecycleConfiguration = _error(
     "NoSuchLifecycleConfiguration", 404, "The lifecycle configuration does not exist"
 )
+RestoreAlreadyInProgress = _error(
+    "RestoreAlreadyInProgress", 409, "Object restore is already in progress"
+)
 QuotaExceeded = _error("QuotaExceeded", 403, "The write would exceed a quota.")

@@ -159,7 +159,7 @@ class LifecycleRepo:
             )
             held = await con.fetchval(
                 "SELECT count(DISTINCT backend) FROM placements WHERE version_pk = $1"
-                " AND state = 'ok' AND backend = ANY($2::text[])",
+                " AND state = 'ok' AND backend = ANY($2::text[]) AND expires_at IS NULL",
                 version_pk,
                 keep,
             )
@@ -180,13 +180,14 @@ async def _retire_others(con: Conn, version_pk: int, keep: list[str], delay_s: f
         "INSERT INTO backend_deletions (backend, backend_key, not_before)"
         " SELECT backend, unnest(coalesce(segment_keys, ARRAY[backend_key])),"
         " now() + make_interval(secs => $3) FROM placements"
-        " WHERE version_pk = $1 AND NOT (backend = ANY($2::text[]))",
+        " WHERE version_pk = $1 AND NOT (backend = ANY($2::text[])) AND expires_at IS NULL",
         version_pk,
         keep,
         delay_s,
     )
     await con.execute(
-        "DELETE FROM placements WHERE version_pk = $1 AND NOT (backend = ANY($2::text[]))",
+        "DELETE FROM placements WHERE version_pk = $1 AND NOT (backend = ANY($2::text[]))"
+        " AND expires_at IS NULL",
         version_pk,
         keep,
     )

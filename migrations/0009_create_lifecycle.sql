@@ -18,3 +18,12 @@ CREATE TABLE lifecycle_transitions (
     -- Why the last check could not finish it (a copy still queued or failing).
     waiting_for text
 );
+
+-- A temporary copy (a restored archive version) lapses at expires_at: the lifecycle worker
+-- then retires it. Permanent placements have none. Re-placement neither counts nor
+-- retires temporary copies.
+ALTER TABLE placements ADD COLUMN expires_at timestamptz;
+-- A queued copy for a restore: the placement it makes is temporary, lapsing at the first
+-- midnight UTC this many days after the copy is made (as S3 dates a restore's expiry).
+ALTER TABLE replication_queue ADD COLUMN temporary_days integer
+    CHECK (temporary_days IS NULL OR temporary_days > 0);

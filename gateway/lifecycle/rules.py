@@ -15,16 +15,8 @@ from datetime import UTC, datetime, time
 from typing import Any, TypeVar
 
 from gateway.errors import InvalidArgument, InvalidRequest, InvalidStorageClass, MalformedXML
-from gateway.lifecycle.filters import (
-    Filter,
-    as_list,
-    element,
-    integer,
-    only_known,
-    parse_filter,
-    render_filter,
-    text,
-)
+from gateway.lifecycle.filters import Filter, parse_filter, render_filter
+from gateway.s3.xml import as_list, element, integer, only_known, text
 
 TRANSITION_CLASSES = frozenset(
     {"STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE"}

@@ -41,6 +41,11 @@ def tier_of(storage_class: str) -> Tier:
     return TIER_OF_CLASS.get(storage_class, Tier.HOT)
 
 
+def is_archive(storage_class: str) -> bool:
+    """Versions of these classes are read only from a restored copy (RestoreObject)."""
+    return tier_of(storage_class) is Tier.ARCHIVE
+
+
 def with_tier_rules(
     policy: PlacementPolicy, backends: Mapping[str, BackendInfo]
 ) -> PlacementPolicy:

@@ -33,6 +33,7 @@ ACTIONS: dict[Op, str] = {
     Op.PutBucketLifecycleConfiguration: "s3:PutLifecycleConfiguration",
     # AWS has no action of its own for deleting the configuration.
     Op.DeleteBucketLifecycle: "s3:PutLifecycleConfiguration",
+    Op.RestoreObject: "s3:RestoreObject",
     Op.ListObjects: "s3:ListBucket",
     Op.ListObjectsV2: "s3:ListBucket",
     Op.ListObjectVersions: "s3:ListBucketVersions",

@@ -20,6 +20,7 @@ from gateway.s3.handlers import access as access_handlers
 from gateway.s3.handlers import buckets, listing, multipart, objects
 from gateway.s3.handlers import encryption as encryption_handlers
 from gateway.s3.handlers import lifecycle as lifecycle_handlers
+from gateway.s3.handlers import restore as restore_handlers
 from gateway.s3.router import BUCKETLESS, Endpoint, Op, route, split_target
 from gateway.services.access import Access
 from gateway.services.container import Services
@@ -114,6 +115,7 @@ HANDLERS: dict[Op, Handler] = {
     Op.GetBucketLifecycleConfiguration: lifecycle_handlers.get_bucket_lifecycle_configuration,
     Op.PutBucketLifecycleConfiguration: lifecycle_handlers.put_bucket_lifecycle_configuration,
     Op.DeleteBucketLifecycle: lifecycle_handlers.delete_bucket_lifecycle,
+    Op.RestoreObject: restore_handlers.restore_object,
 }
 
 

@@ -57,6 +57,7 @@ class Op(StrEnum):
     GetBucketLifecycleConfiguration = "GetBucketLifecycleConfiguration"
     PutBucketLifecycleConfiguration = "PutBucketLifecycleConfiguration"
     DeleteBucketLifecycle = "DeleteBucketLifecycle"
+    RestoreObject = "RestoreObject"
     Preflight = "Preflight"
 
 
@@ -73,7 +74,7 @@ _UNSUPPORTED_BUCKET = frozenset(
     }
 )  # fmt: skip
 _UNSUPPORTED_OBJECT = frozenset(
-    {"retention", "legal-hold", "attributes", "torrent", "restore", "select", "renameObject"}
+    {"retention", "legal-hold", "attributes", "torrent", "select", "renameObject"}
 )
 
 
@@ -171,6 +172,8 @@ def _object_op(method: str, query: Mapping[str, str], copy_source: bool) -> Op:
             return tag_op
     if "acl" in query and method in ("GET", "PUT"):
         return Op.GetObjectAcl if method == "GET" else Op.PutObjectAcl
+    if "restore" in query and method == "POST":
+        return Op.RestoreObject
     _unsupported(query, _UNSUPPORTED_OBJECT)
     upload = "uploadId" in query
     if method == "GET":

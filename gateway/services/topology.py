@@ -77,6 +77,14 @@ class TopologyService:
         candidate._policies = {**self._policies, policy.name: policy}
         return candidate
 
+    def online(self, placements: Sequence[PlacementRow]) -> list[PlacementRow]:
+        """The replicas off the archive tier: those a read may use without a restore."""
+        return [
+            p
+            for p in placements
+            if (info := self._backends.get(p.backend)) is None or info.tier is not Tier.ARCHIVE
+        ]
+
     def snapshot(self) -> Topology:
         return Topology(self._local_site, dict(self._backends), tuple(self._live_links()))
 

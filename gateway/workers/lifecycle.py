@@ -2,11 +2,12 @@
 
 Time is injected: a pass evaluates the rules at ``now``, which is the worker's clock unless
 the caller gives one (``POST /admin/v1/lifecycle/run``), so tests never sleep for days.
-Each pass first checks the transitions under way, then walks every bucket that has a
-configuration, key by key, and applies what is due through the same paths client requests
-take (DeleteObject, DeleteObject with a versionId, AbortMultipartUpload), so usage and gc
-stay exact. One node runs a pass at a time (a session advisory lock); every step is
-idempotent and re-checked under the key's lock, so a pass cut short is simply run again.
+Each pass first checks the transitions under way and retires restored copies that lapsed,
+then walks every bucket that has a configuration, key by key, and applies what is due
+through the same paths client requests take (DeleteObject, DeleteObject with a versionId,
+AbortMultipartUpload), so usage and gc stay exact. One node runs a pass at a time (a
+session advisory lock); every step is idempotent and re-checked under the key's lock, so a
+pass cut short is simply run again.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from gateway.workers.transitions import Transitions
 from metadata.buckets import BucketRepo
 from metadata.lifecycle import LifecycleRepo, LifecycleVersion
 from metadata.models import BucketRow
+from metadata.restores import RestoreRepo
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,8 @@ class LifecycleReport:
     transitions_started: int = 0
     transitions_finished: int = 0
     transitions_waiting: int = 0
+    # Restored copies of archived versions that lapsed and were retired.
+    restores_expired: int = 0
 
     def as_dict(self) -> dict[str, object]:
         return {**asdict(self), "now": self.now.isoformat()}
@@ -69,8 +73,13 @@ class LifecycleWorker:
         objects: ObjectService,
         multipart: MultipartService,
         transitions: Transitions,
+        restores: RestoreRepo,
+        *,
+        deletion_delay_s: float,
         clock: Clock = system_clock,
     ) -> None:
+        self._restores = restores
+        self._delay_s = deletion_delay_s
         self._pool = pool
         self._repo = repo
         self._buckets = buckets
@@ -101,6 +110,7 @@ class LifecycleWorker:
         report = LifecycleReport(now)
         finished, report.transitions_waiting = await self._transitions.check_all()
         report.transitions_finished += finished
+        report.restores_expired = await self._restores.expire(now, self._delay_s)
         for bucket in await self._buckets.with_lifecycle():
             rules = _rules(bucket)
             if any(_acts_on_versions(rule) for rule in rules):

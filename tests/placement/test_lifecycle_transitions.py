@@ -1,10 +1,13 @@
-"""Issue #6, acceptances 1 and 2: lifecycle transitions to a cold backend.
+"""Issue #6, acceptances 1, 2 and 4: lifecycle transitions to a cold backend, and restores
+from an archive backend.
 
-``sw`` (SeaweedFS at site s2, behind a link proxy) is the cold tier; the policy keeps
-STANDARD objects on ``local``. A transition to GLACIER_IR (cold) after N days, with time
-injected, moves each version to ``sw``: the ledger shows it, HEAD and listings show the
-class, and GET returns the right bytes from ``sw``. With the link to ``sw`` cut, nothing is
-deleted, the copies retry, expiration waits, and it all finishes once the link is back.
+``sw`` (SeaweedFS at site s2, behind a link proxy) is the cold tier, ``mo`` (moto, s3) the
+archive tier; the policy keeps STANDARD objects on ``local``. A transition to GLACIER_IR
+(cold) after N days, with time injected, moves each version to ``sw``: the ledger shows it,
+HEAD and listings show the class, and GET returns the right bytes from ``sw``. With the
+link to ``sw`` cut, nothing is deleted, the copies retry, expiration waits, and it all
+finishes once the link is back. A version transitioned to GLACIER is read only after a
+restore, whose copy lapses on its own.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from tests.admin.client import AdminClient
 from tests.gateway_process import GatewayProcess
@@ -23,6 +27,7 @@ from tests.placement.conftest import Cluster, Ledger, Topology, md5, no_retry_cl
 from tests.servers import random_name
 
 COLD = "sw"
+ARCHIVE = "mo"
 MIB = 1 << 20
 
 
@@ -39,9 +44,9 @@ def cold_module(
 ) -> Cluster:
     topology = topology_factory()
     config = topology.config([_local_only()], lifecycle=NO_SCHEDULED_PASS)
+    tiers = {COLD: "cold", ARCHIVE: "archive"}
     for backend in config["backends"]:
-        if backend["name"] == COLD:
-            backend["tier"] = "cold"
+        backend["tier"] = tiers.get(backend["name"], "hot")
     gateway = start_module_gateway(config)
     return Cluster(topology, gateway, Ledger(gateway.database_url), no_retry_client(gateway))
 
@@ -58,6 +63,8 @@ RULES = [
      "Transitions": [{"Days": 1, "StorageClass": "GLACIER_IR"}]},
     {"ID": "expire", "Filter": {"Prefix": "cold/exp/"}, "Status": "Enabled",
      "Expiration": {"Days": 5}},
+    {"ID": "to-archive", "Filter": {"Prefix": "archive/"}, "Status": "Enabled",
+     "Transitions": [{"Days": 1, "StorageClass": "GLACIER"}]},
 ]  # fmt: skip
 
 
@@ -195,3 +202,61 @@ def test_unreachable_cold_backend_deletes_nothing_and_the_transition_retries(
 
 def _max_attempts(ledger: Ledger) -> int:
     return int(ledger.value("SELECT coalesce(max(attempts), 0) FROM replication_queue"))
+
+
+def _error(call: Callable[..., Any], **kwargs: Any) -> tuple[str, int]:
+    with pytest.raises(ClientError) as info:
+        call(**kwargs)
+    response = info.value.response
+    return response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"]
+
+
+def test_archive_restore_flow(cold: Cluster) -> None:
+    s3, admin = cold.s3, AdminClient.of(cold.gateway)
+    bucket = _bucket(s3)
+    body = os.urandom(4321)
+    s3.put_object(Bucket=bucket, Key="archive/a", Body=body)
+    run_lifecycle(cold.gateway, 2)
+    _settle(cold, 2)
+    assert _placements(cold.gateway, bucket, "archive/a") == [ARCHIVE]
+    head = s3.head_object(Bucket=bucket, Key="archive/a")
+    assert (head["StorageClass"], head.get("Restore")) == ("GLACIER", None)
+    assert _error(s3.get_object, Bucket=bucket, Key="archive/a") == ("InvalidObjectState", 403)
+
+    # Held in the queue, the restore is seen in progress.
+    admin.ok("POST", "/workers/replication/pause")
+    time.sleep(1)
+    restore = {"Days": 2, "GlacierJobParameters": {"Tier": "Standard"}}
+    answer = s3.restore_object(Bucket=bucket, Key="archive/a", RestoreRequest=restore)
+    assert answer["ResponseMetadata"]["HTTPStatusCode"] == 202
+    assert s3.head_object(Bucket=bucket, Key="archive/a")["Restore"] == 'ongoing-request="true"'
+    assert _error(s3.get_object, Bucket=bucket, Key="archive/a") == ("InvalidObjectState", 403)
+    again = _error(s3.restore_object, Bucket=bucket, Key="archive/a", RestoreRequest=restore)
+    assert again == ("RestoreAlreadyInProgress", 409)
+
+    admin.ok("POST", "/workers/replication/resume")
+    poll(lambda: "false" in s3.head_object(Bucket=bucket, Key="archive/a").get("Restore", ""),
+         "restore done")  # fmt: skip
+    restored = s3.head_object(Bucket=bucket, Key="archive/a")["Restore"]
+    assert restored.startswith('ongoing-request="false", expiry-date="')
+    assert restored.endswith(' 00:00:00 GMT"')
+    assert s3.get_object(Bucket=bucket, Key="archive/a")["Body"].read() == body
+    assert _placements(cold.gateway, bucket, "archive/a") == sorted(["local", ARCHIVE])
+    copy_keys = _stored_keys(cold.ledger, bucket, ["archive/a"], "local")
+
+    # The temporary copy lapses at the first midnight UTC two days after the restore.
+    assert run_lifecycle(cold.gateway, 1)["restores_expired"] == 0
+    assert run_lifecycle(cold.gateway, 4)["restores_expired"] == 1
+    assert _error(s3.get_object, Bucket=bucket, Key="archive/a") == ("InvalidObjectState", 403)
+    assert "Restore" not in s3.head_object(Bucket=bucket, Key="archive/a")
+    assert _placements(cold.gateway, bucket, "archive/a") == [ARCHIVE]
+    poll(lambda: not copy_keys & cold.topology.keys("local"), "restored copy deleted")
+    bucket_usage(cold.gateway, bucket)
+
+
+def test_restore_is_refused_outside_the_archive_classes(cold: Cluster) -> None:
+    bucket = _bucket(cold.s3)
+    cold.s3.put_object(Bucket=bucket, Key="hot/k", Body=b"x")
+    refused = _error(cold.s3.restore_object, Bucket=bucket, Key="hot/k",
+                     RestoreRequest={"Days": 1})  # fmt: skip
+    assert refused == ("InvalidObjectState", 403)

@@ -45,6 +45,7 @@ CASES = [
     ("PUT", "b", None, {"lifecycle": ""}, False, Op.PutBucketLifecycleConfiguration),
     ("GET", "b", None, {"lifecycle": ""}, False, Op.GetBucketLifecycleConfiguration),
     ("DELETE", "b", None, {"lifecycle": ""}, False, Op.DeleteBucketLifecycle),
+    ("POST", "b", "k", {"restore": "", "versionId": "v"}, False, Op.RestoreObject),
 ]
 
 

@@ -18,10 +18,10 @@ TIMESTAMP = string(
 )
 REPORT = obj(
     ["now", "expired", "removed", "uploads_aborted", "transitions_started",
-     "transitions_finished", "transitions_waiting"],
+     "transitions_finished", "transitions_waiting", "restores_expired"],
     now=string(), expired=integer(), removed=integer(), uploads_aborted=integer(),
     transitions_started=integer(), transitions_finished=integer(),
-    transitions_waiting=integer(),
+    transitions_waiting=integer(), restores_expired=integer(),
 )  # fmt: skip
 
 
