@@ -220,6 +220,7 @@ def _lifecycle(
         transitions,
         RestoreRepo(pool),
         deletion_delay_s=config.gc.deletion_delay_s,
+        scan_interval_s=config.lifecycle.scan_interval_s,
     )
 
 

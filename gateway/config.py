@@ -130,8 +130,11 @@ class GcConfig:
 
 @dataclass(frozen=True, slots=True)
 class LifecycleConfig:
-    # How often each node tries a lifecycle pass (one node runs it at a time).
+    # How often each node tries a lifecycle pass (one node runs it at a time): it checks the
+    # transitions under way and the restored copies.
     interval_s: float = 60.0
+    # How often such a pass also walks every version of the buckets with lifecycle rules.
+    scan_interval_s: float = 3600.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,8 @@ pass cut short is simply run again.
 from __future__ import annotations
 
 import logging
+import math
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -76,8 +78,11 @@ class LifecycleWorker:
         restores: RestoreRepo,
         *,
         deletion_delay_s: float,
+        scan_interval_s: float,
         clock: Clock = system_clock,
     ) -> None:
+        self._scan_interval_s = scan_interval_s
+        self._last_scan = -math.inf
         self._restores = restores
         self._delay_s = deletion_delay_s
         self._pool = pool
@@ -89,35 +94,45 @@ class LifecycleWorker:
         self._clock = clock
 
     async def run_pass(
-        self, now: datetime | None = None, *, wait: bool = False
+        self, now: datetime | None = None, *, wait: bool = False, scan: bool = True
     ) -> LifecycleReport | None:
         """One pass at ``now`` (the clock's time by default); None when another node holds
-        the pass and ``wait`` is not set."""
+        the pass and ``wait`` is not set. Without ``scan`` it only checks the transitions
+        under way and the restored copies, not every version."""
         async with self._pool.acquire() as con:
             if not await self._repo.lock(con, wait):
                 return None
             try:
-                return await self._pass(now or self._clock())
+                return await self._pass(now or self._clock(), scan)
             finally:
                 await self._repo.unlock(con)
 
     async def scheduled_pass(self) -> None:
-        report = await self.run_pass()
+        # Rules are days apart: walking every version of every bucket that often suffices,
+        # while a finished copy switches its transition within a pass interval.
+        scan = time.monotonic() - self._last_scan >= self._scan_interval_s
+        report = await self.run_pass(scan=scan)
+        if report is not None and scan:
+            self._last_scan = time.monotonic()
         if report is not None and report.changed:
             log.info("lifecycle pass: %s", report.as_dict())
 
-    async def _pass(self, now: datetime) -> LifecycleReport:
+    async def _pass(self, now: datetime, scan: bool) -> LifecycleReport:
         report = LifecycleReport(now)
         finished, report.transitions_waiting = await self._transitions.check_all()
         report.transitions_finished += finished
         report.restores_expired = await self._restores.expire(now, self._delay_s)
+        if scan:
+            await self._scan(now, report)
+        return report
+
+    async def _scan(self, now: datetime, report: LifecycleReport) -> None:
         for bucket in await self._buckets.with_lifecycle():
             rules = _rules(bucket)
             if any(_acts_on_versions(rule) for rule in rules):
                 await self._versions(bucket, rules, now, report)
             if any(rule.abort_incomplete_days is not None for rule in rules):
                 await self._uploads(bucket, rules, now, report)
-        return report
 
     async def _versions(
         self, bucket: BucketRow, rules: list[Rule], now: datetime, report: LifecycleReport

@@ -260,3 +260,27 @@ def test_restore_is_refused_outside_the_archive_classes(cold: Cluster) -> None:
     refused = _error(cold.s3.restore_object, Bucket=bucket, Key="hot/k",
                      RestoreRequest={"Days": 1})  # fmt: skip
     assert refused == ("InvalidObjectState", 403)
+
+
+def test_storage_class_on_a_write_places_it_on_its_tier(cold: Cluster) -> None:
+    s3, bucket = cold.s3, _bucket(cold.s3)
+    s3.put_object(Bucket=bucket, Key="w/ir", Body=b"ir", StorageClass="GLACIER_IR")
+    # No warm backend here: STANDARD_IA stays where the policy puts STANDARD.
+    s3.put_object(Bucket=bucket, Key="w/ia", Body=b"ia", StorageClass="STANDARD_IA")
+    s3.copy_object(Bucket=bucket, Key="w/copy", CopySource={"Bucket": bucket, "Key": "w/ia"},
+                   StorageClass="GLACIER_IR")  # fmt: skip
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="w/mp", StorageClass="GLACIER_IR")[
+        "UploadId"
+    ]
+    etag = s3.upload_part(Bucket=bucket, Key="w/mp", UploadId=upload_id, PartNumber=1,
+                          Body=b"mp")["ETag"]  # fmt: skip
+    parts = {"Parts": [{"PartNumber": 1, "ETag": etag}]}
+    s3.complete_multipart_upload(
+        Bucket=bucket, Key="w/mp", UploadId=upload_id, MultipartUpload=parts
+    )
+    expected = {"w/ir": [COLD], "w/ia": ["local"], "w/copy": [COLD], "w/mp": [COLD]}
+    assert {key: _placements(cold.gateway, bucket, key) for key in expected} == expected
+    classes = {o["Key"]: o["StorageClass"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
+    assert classes == {"w/ir": "GLACIER_IR", "w/ia": "STANDARD_IA", "w/copy": "GLACIER_IR",
+                       "w/mp": "GLACIER_IR"}  # fmt: skip
+    assert s3.get_object(Bucket=bucket, Key="w/mp")["Body"].read() == b"mp"
