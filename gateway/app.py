@@ -30,14 +30,17 @@ from gateway.services.listing import ListingService
 from gateway.services.multipart import MultipartService
 from gateway.services.objects import ObjectService
 from gateway.services.replicas import ReplicaWriter
+from gateway.services.restores import RestoreService
 from gateway.services.topology import TopologyService
 from gateway.topology_setup import link_infos
 from gateway.workers.control import WorkerControl
 from gateway.workers.egress import EgressReporter
 from gateway.workers.gc import GcWorker
+from gateway.workers.lifecycle import LifecycleWorker
 from gateway.workers.probes import LinkProber
 from gateway.workers.replacement import ReplacementWorker
 from gateway.workers.replication import ReplicationWorker
+from gateway.workers.transitions import Transitions
 from metadata import db
 from metadata.access_keys import AccessKeyRepo
 from metadata.admin import WorkerControlRepo
@@ -46,10 +49,12 @@ from metadata.deletions import DeletionRepo
 from metadata.egress import EgressRepo
 from metadata.keys import KeyUsageRepo
 from metadata.ledger import LedgerRepo
+from metadata.lifecycle import LifecycleRepo
 from metadata.listing import ListingRepo
 from metadata.multipart import MultipartRepo
 from metadata.objects import ObjectRepo
 from metadata.replication import ReplicationRepo
+from metadata.restores import RestoreRepo
 from metadata.topology import TopologyRepo
 
 log = logging.getLogger(__name__)
@@ -109,6 +114,7 @@ class Workers:
     replication: ReplicationWorker
     topology: TopologyService
     replacement: ReplacementWorker
+    lifecycle: LifecycleWorker
 
 
 KEY_RING_FILE = "key-ring.json"
@@ -155,7 +161,8 @@ def build_services(
         everywhere=config.encryption.encrypt_everywhere,
         allow_sse_c_over_http=config.encryption.allow_sse_c_over_http,
     )
-    objects = ObjectService(objects_repo, backends, topology, writer, crypto)
+    restores = RestoreRepo(pool)
+    objects = ObjectService(objects_repo, backends, topology, writer, crypto, restores)
     services = Services(
         auth=AuthService(AccessKeyRepo(pool), ring),
         buckets=BucketService(
@@ -175,6 +182,7 @@ def build_services(
             writer,
             part_grace_s=config.gc.part_grace_s,
         ),
+        restores=RestoreService(objects, restores, topology),
     )
     gc = GcWorker(
         objects_repo,
@@ -195,7 +203,37 @@ def build_services(
         egress=EgressRepo(pool),
     )
     replacement = ReplacementWorker(pool, LedgerRepo(pool), topology)
-    return services, Workers(gc, replication, topology, replacement)
+    return services, Workers(
+        gc,
+        replication,
+        topology,
+        replacement,
+        _lifecycle(pool, services, objects_repo, topology, config),
+    )
+
+
+def _lifecycle(
+    pool: asyncpg.Pool,
+    services: Services,
+    objects_repo: ObjectRepo,
+    topology: TopologyService,
+    config: GatewayConfig,
+) -> LifecycleWorker:
+    repo = LifecycleRepo(pool)
+    transitions = Transitions(
+        repo, objects_repo, topology, deletion_delay_s=config.gc.deletion_delay_s
+    )
+    return LifecycleWorker(
+        pool,
+        repo,
+        BucketRepo(pool),
+        services.objects,
+        services.multipart,
+        transitions,
+        RestoreRepo(pool),
+        deletion_delay_s=config.gc.deletion_delay_s,
+        scan_interval_s=config.lifecycle.scan_interval_s,
+    )
 
 
 async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
@@ -232,6 +270,12 @@ def _start_workers(runtime: Runtime) -> list[asyncio.Task[None]]:
             "replacement",
             config.replication.replacement_interval_s,
             workers.replacement.scheduled_pass,
+            sleep_first=True,
+        ),
+        control.run(
+            "lifecycle",
+            config.lifecycle.interval_s,
+            workers.lifecycle.scheduled_pass,
             sleep_first=True,
         ),
     ]

@@ -136,6 +136,15 @@ class GcConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class LifecycleConfig:
+    # How often each node tries a lifecycle pass (one node runs it at a time): it checks the
+    # transitions under way and the restored copies.
+    interval_s: float = 60.0
+    # How often such a pass also walks every version of the buckets with lifecycle rules.
+    scan_interval_s: float = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
 class LoggingConfig:
     # One JSON line per S3 request on the skybridge.access logger.
     access_log: bool = True
@@ -163,6 +172,7 @@ class GatewayConfig:
     admin: AdminConfig = field(default_factory=AdminConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     encryption: EncryptionConfig = field(default_factory=EncryptionConfig)
+    lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
     migrations_dir: Path = Path(__file__).resolve().parent.parent / "migrations"
 
     @property
@@ -307,6 +317,7 @@ def from_mapping(raw: Mapping[str, Any], env: Mapping[str, str]) -> GatewayConfi
         admin=_admin(raw.get("admin") or {}, env),
         logging=_logging(raw.get("logging") or {}),
         encryption=_encryption(raw.get("encryption") or {}),
+        lifecycle=LifecycleConfig(**{k: float(v) for k, v in (raw.get("lifecycle") or {}).items()}),
     )
     return config
 

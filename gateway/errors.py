@@ -202,4 +202,10 @@ ServerSideEncryptionConfigurationNotFoundError = _error(
     404,
     "The server side encryption configuration was not found",
 )
+NoSuchLifecycleConfiguration = _error(
+    "NoSuchLifecycleConfiguration", 404, "The lifecycle configuration does not exist"
+)
+RestoreAlreadyInProgress = _error(
+    "RestoreAlreadyInProgress", 409, "Object restore is already in progress"
+)
 QuotaExceeded = _error("QuotaExceeded", 403, "The write would exceed a quota.")

@@ -10,7 +10,7 @@ from metadata.models import BucketRow
 
 _COLUMNS = (
     "id, name, owner_access_key, location, backend, versioning, created_at, tags, cors,"
-    " placement_policy, tenant, acl, policy, encryption"
+    " placement_policy, tenant, acl, policy, encryption, lifecycle"
 )
 
 
@@ -131,3 +131,15 @@ class BucketRepo:
         await self._pool.execute(
             "UPDATE buckets SET encryption = $2 WHERE id = $1", bucket_id, rule
         )
+
+    async def set_lifecycle(self, bucket_id: int, document: dict[str, Any] | None) -> None:
+        await self._pool.execute(
+            "UPDATE buckets SET lifecycle = $2 WHERE id = $1", bucket_id, document
+        )
+
+    async def with_lifecycle(self) -> list[BucketRow]:
+        """Buckets that have a lifecycle configuration, in id order."""
+        records = await self._pool.fetch(
+            f"SELECT {_COLUMNS} FROM buckets WHERE lifecycle IS NOT NULL ORDER BY id"
+        )
+        return [_row(r) for r in records]

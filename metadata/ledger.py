@@ -49,12 +49,17 @@ class LedgerRepo:
         rows = await self._pool.fetch(
             "SELECT v.id, b.name, b.placement_policy, v.key, v.size_bytes, v.storage_class,"
             " v.tags,"
+            # Temporary copies (restores) lapse on their own: re-placement leaves them be.
             " coalesce((SELECT array_agg(p.backend ORDER BY p.backend) FROM placements p"
-            "  WHERE p.version_pk = v.id AND p.state = 'ok'), ARRAY[]::text[]),"
+            "  WHERE p.version_pk = v.id AND p.state = 'ok' AND p.expires_at IS NULL),"
+            " ARRAY[]::text[]),"
             " coalesce((SELECT array_agg(q.target_backend) FROM replication_queue q"
             "  WHERE q.version_pk = v.id), ARRAY[]::text[])"
             " FROM object_versions v JOIN buckets b ON b.id = v.bucket_id"
             " WHERE v.id > $1 AND v.state = 'complete' AND NOT v.is_delete_marker"
+            # A version in transition is moved by the lifecycle worker (gateway/workers/
+            # transitions.py): its new copies are not extras to retire.
+            " AND NOT EXISTS (SELECT 1 FROM lifecycle_transitions t WHERE t.version_pk = v.id)"
             " ORDER BY v.id LIMIT $2",
             after_pk,
             limit,
@@ -107,7 +112,7 @@ class LedgerRepo:
             await con.execute("SELECT 1 FROM object_versions WHERE id = $1 FOR UPDATE", version_pk)
             others = await con.fetchval(
                 "SELECT count(*) FROM placements WHERE version_pk = $1 AND state = 'ok'"
-                " AND backend <> $2",
+                " AND backend <> $2 AND expires_at IS NULL",
                 version_pk,
                 backend,
             )

@@ -35,6 +35,8 @@ class BucketRow:
     policy: dict[str, Any] | None = None
     # Default encryption: {"SSEAlgorithm": "AES256" | "aws:kms", "KMSMasterKeyID": ...}.
     encryption: dict[str, Any] | None = None
+    # The lifecycle configuration's canonical document (gateway/lifecycle/rules.py).
+    lifecycle: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

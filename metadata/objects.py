@@ -390,11 +390,16 @@ class ObjectRepo:
             "UPDATE object_versions SET tags = $2, updated_at = now() WHERE id = $1", pk, tags
         )
 
-    async def delete_version(self, bucket_id: int, key: str, version_id: str) -> VersionRow | None:
-        """Permanently delete one version; the next newest becomes latest."""
+    async def delete_version(
+        self, bucket_id: int, key: str, version_id: str, *, unless_latest: bool = False
+    ) -> VersionRow | None:
+        """Permanently delete one version; the next newest becomes latest. With
+        ``unless_latest``, a version that is the latest is left alone (None)."""
         async with self._pool.acquire() as con, con.transaction():
             await _lock_key(con, bucket_id, key)
             cond = "is_null_version" if version_id == "null" else "version_id = $3"
+            if unless_latest:
+                cond += " AND NOT is_latest"
             args: Sequence[object] = () if version_id == "null" else (version_id,)
             record = await con.fetchrow(
                 f"SELECT {_VERSION_COLUMNS} FROM object_versions WHERE bucket_id = $1"
@@ -421,29 +426,52 @@ class ObjectRepo:
         """
         async with self._pool.acquire() as con, con.transaction():
             await _lock_key(con, bucket_id, key)
-            if versioning == "Unversioned":
-                await _retire_null_version(con, bucket_id, key, 0, self._delay_s)
-                return None
-            await con.execute(
-                "UPDATE object_versions SET is_latest = false"
+            return await self._delete_current(con, bucket_id, key, versioning, marker_version_id)
+
+    async def expire_current(
+        self, bucket_id: int, key: str, versioning: str, version_id: str, marker_version_id: str
+    ) -> bool:
+        """DeleteObject without a versionId, but only while ``version_id`` is still the
+        current version of ``key`` (lifecycle expiration); False when it no longer is."""
+        async with self._pool.acquire() as con, con.transaction():
+            await _lock_key(con, bucket_id, key)
+            latest = await con.fetchval(
+                "SELECT version_id FROM object_versions"
                 " WHERE bucket_id = $1 AND key = $2 AND is_latest",
                 bucket_id,
                 key,
             )
-            is_null = versioning == "Suspended"
-            if is_null:
-                await _retire_null_version(con, bucket_id, key, 0, self._delay_s)
-            record = await con.fetchrow(
-                "INSERT INTO object_versions (bucket_id, key, version_id, is_null_version,"
-                " state, is_latest, is_delete_marker)"
-                " VALUES ($1, $2, $3, $4, 'complete', true, true)"
-                f" RETURNING {_VERSION_COLUMNS}",
-                bucket_id,
-                key,
-                marker_version_id,
-                is_null,
-            )
-            return version_from_record(record)
+            if latest != version_id:
+                return False
+            await self._delete_current(con, bucket_id, key, versioning, marker_version_id)
+            return True
+
+    async def _delete_current(
+        self, con: Conn, bucket_id: int, key: str, versioning: str, marker_version_id: str
+    ) -> VersionRow | None:
+        if versioning == "Unversioned":
+            await _retire_null_version(con, bucket_id, key, 0, self._delay_s)
+            return None
+        await con.execute(
+            "UPDATE object_versions SET is_latest = false"
+            " WHERE bucket_id = $1 AND key = $2 AND is_latest",
+            bucket_id,
+            key,
+        )
+        is_null = versioning == "Suspended"
+        if is_null:
+            await _retire_null_version(con, bucket_id, key, 0, self._delay_s)
+        record = await con.fetchrow(
+            "INSERT INTO object_versions (bucket_id, key, version_id, is_null_version,"
+            " state, is_latest, is_delete_marker)"
+            " VALUES ($1, $2, $3, $4, 'complete', true, true)"
+            f" RETURNING {_VERSION_COLUMNS}",
+            bucket_id,
+            key,
+            marker_version_id,
+            is_null,
+        )
+        return version_from_record(record)
 
     async def placements_of_pending(self, older_than_s: float, limit: int) -> list[int]:
         """Pending versions abandoned by a writer that died (for gc)."""

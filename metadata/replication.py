@@ -8,6 +8,13 @@ import asyncpg
 
 from metadata.db import Conn
 
+# When a temporary copy made now lapses: the first midnight UTC at or after now plus the
+# days, as S3 dates a restore's expiry (NULL days: a permanent copy).
+LAPSE_SQL = (
+    "date_trunc('day', now() + make_interval(days => {days}) - interval '1 microsecond', 'UTC')"
+    " + interval '1 day'"
+)
+
 
 @dataclass(frozen=True, slots=True)
 class ReplicationTask:
@@ -15,6 +22,8 @@ class ReplicationTask:
     version_pk: int
     target_backend: str
     attempts: int
+    # A restore's copy: the placement it makes lapses after this many days.
+    temporary_days: int | None = None
 
 
 async def enqueue(con: Conn, version_pk: int, targets: list[str]) -> None:
@@ -45,7 +54,7 @@ class ReplicationRepo:
             " attempts = attempts + 1 WHERE id IN ("
             " SELECT id FROM replication_queue WHERE not_before <= now()"
             " ORDER BY not_before, id LIMIT $1 FOR UPDATE SKIP LOCKED)"
-            " RETURNING id, version_pk, target_backend, attempts",
+            " RETURNING id, version_pk, target_backend, attempts, temporary_days",
             limit,
             lease_s,
         )
@@ -92,13 +101,15 @@ class ReplicationRepo:
             await forget_deletions(con, task.target_backend, keys)
             await con.execute(
                 "INSERT INTO placements (version_pk, backend, backend_key, segment_keys, state,"
-                " size_bytes, verified_at) VALUES ($1, $2, $3, $4, 'ok', $5, now())"
+                " size_bytes, verified_at, expires_at) VALUES ($1, $2, $3, $4, 'ok', $5, now(),"
+                f" {LAPSE_SQL.format(days='$6::int')})"
                 " ON CONFLICT (version_pk, backend) WHERE state IN ('pending', 'ok') DO NOTHING",
                 task.version_pk,
                 task.target_backend,
                 backend_key,
                 segment_keys,
                 size_bytes,
+                task.temporary_days,
             )
             return True
 

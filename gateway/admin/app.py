@@ -24,7 +24,7 @@ from gateway.admin.errors import (
     Unauthorized,
     Unavailable,
 )
-from gateway.admin.resources import operations, policies, system, tenancy, topology
+from gateway.admin.resources import lifecycle, operations, policies, system, tenancy, topology
 from gateway.admin.spec import PREFIX, Operation, Schema, document
 from gateway.app import RUNTIME, Runtime
 from gateway.observability import metrics
@@ -35,7 +35,7 @@ from metadata.admin import AdminTokenRepo
 
 log = logging.getLogger(__name__)
 VERSION = "1.0.0"
-MODULES = (system, topology, policies, tenancy, operations)
+MODULES = (system, topology, policies, tenancy, operations, lifecycle)
 _REQUEST_ID = web.RequestKey("admin_request_id", str)
 
 

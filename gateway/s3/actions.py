@@ -29,6 +29,11 @@ ACTIONS: dict[Op, str] = {
     Op.PutBucketEncryption: "s3:PutEncryptionConfiguration",
     Op.DeleteBucketEncryption: "s3:PutEncryptionConfiguration",
     Op.PutBucketAcl: "s3:PutBucketAcl",
+    Op.GetBucketLifecycleConfiguration: "s3:GetLifecycleConfiguration",
+    Op.PutBucketLifecycleConfiguration: "s3:PutLifecycleConfiguration",
+    # AWS has no action of its own for deleting the configuration.
+    Op.DeleteBucketLifecycle: "s3:PutLifecycleConfiguration",
+    Op.RestoreObject: "s3:RestoreObject",
     Op.ListObjects: "s3:ListBucket",
     Op.ListObjectsV2: "s3:ListBucket",
     Op.ListObjectVersions: "s3:ListBucketVersions",

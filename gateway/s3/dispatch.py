@@ -19,6 +19,8 @@ from gateway.s3.call import S3Call
 from gateway.s3.handlers import access as access_handlers
 from gateway.s3.handlers import buckets, listing, multipart, objects
 from gateway.s3.handlers import encryption as encryption_handlers
+from gateway.s3.handlers import lifecycle as lifecycle_handlers
+from gateway.s3.handlers import restore as restore_handlers
 from gateway.s3.router import BUCKETLESS, Endpoint, Op, route, split_target
 from gateway.services.access import Access
 from gateway.services.container import Services
@@ -114,6 +116,10 @@ HANDLERS: dict[Op, Handler] = {
     Op.GetBucketEncryption: encryption_handlers.get_bucket_encryption,
     Op.PutBucketEncryption: encryption_handlers.put_bucket_encryption,
     Op.DeleteBucketEncryption: encryption_handlers.delete_bucket_encryption,
+    Op.GetBucketLifecycleConfiguration: lifecycle_handlers.get_bucket_lifecycle_configuration,
+    Op.PutBucketLifecycleConfiguration: lifecycle_handlers.put_bucket_lifecycle_configuration,
+    Op.DeleteBucketLifecycle: lifecycle_handlers.delete_bucket_lifecycle,
+    Op.RestoreObject: restore_handlers.restore_object,
 }
 
 

@@ -15,6 +15,7 @@ from gateway.errors import InvalidArgument, InvalidStorageClass, NotImplementedE
 from gateway.services.context import ByteRange, Conditions
 from gateway.services.objects import ObjectAttributes
 from metadata.models import VersionRow
+from metadata.restores import RestoreStatus
 
 # Standard headers stored with an object and returned on GET/HEAD.
 STORED_HEADERS = (
@@ -197,6 +198,17 @@ def object_headers(version: VersionRow, checksum_mode: bool) -> dict[str, str]:
         if version.checksum_type:
             headers["x-amz-checksum-type"] = version.checksum_type
     return headers
+
+
+def restore_header(status: RestoreStatus | None) -> dict[str, str]:
+    """``x-amz-restore`` of an archived version with a restore in progress or done."""
+    if status is None or (not status.ongoing and status.expires_at is None):
+        return {}
+    if status.ongoing:
+        return {"x-amz-restore": 'ongoing-request="true"'}
+    assert status.expires_at is not None
+    expiry = http_date(status.expires_at)
+    return {"x-amz-restore": f'ongoing-request="false", expiry-date="{expiry}"'}
 
 
 RESPONSE_OVERRIDES = {

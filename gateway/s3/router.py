@@ -54,6 +54,10 @@ class Op(StrEnum):
     PutBucketEncryption = "PutBucketEncryption"
     DeleteBucketEncryption = "DeleteBucketEncryption"
     PutObjectAcl = "PutObjectAcl"
+    GetBucketLifecycleConfiguration = "GetBucketLifecycleConfiguration"
+    PutBucketLifecycleConfiguration = "PutBucketLifecycleConfiguration"
+    DeleteBucketLifecycle = "DeleteBucketLifecycle"
+    RestoreObject = "RestoreObject"
     Preflight = "Preflight"
 
 
@@ -63,14 +67,14 @@ BUCKETLESS = frozenset({Op.ListBuckets, Op.CreateBucket, Op.Preflight})
 # Sub-resources S3 has that Skybridge does not implement (yet): answered NotImplemented.
 _UNSUPPORTED_BUCKET = frozenset(
     {
-        "lifecycle", "website", "logging",
+        "website", "logging",
         "notification", "replication", "object-lock", "ownershipControls",
         "publicAccessBlock", "accelerate", "requestPayment", "analytics", "metrics",
         "inventory", "intelligent-tiering", "metadataTable", "session",
     }
 )  # fmt: skip
 _UNSUPPORTED_OBJECT = frozenset(
-    {"retention", "legal-hold", "attributes", "torrent", "restore", "select", "renameObject"}
+    {"retention", "legal-hold", "attributes", "torrent", "select", "renameObject"}
 )
 
 
@@ -134,6 +138,9 @@ _BUCKET_SUBRESOURCES: dict[tuple[str, str], Op] = {
     ("GET", "encryption"): Op.GetBucketEncryption,
     ("PUT", "encryption"): Op.PutBucketEncryption,
     ("DELETE", "encryption"): Op.DeleteBucketEncryption,
+    ("GET", "lifecycle"): Op.GetBucketLifecycleConfiguration,
+    ("PUT", "lifecycle"): Op.PutBucketLifecycleConfiguration,
+    ("DELETE", "lifecycle"): Op.DeleteBucketLifecycle,
 }
 
 _BUCKET_PLAIN: dict[str, Op] = {
@@ -165,6 +172,8 @@ def _object_op(method: str, query: Mapping[str, str], copy_source: bool) -> Op:
             return tag_op
     if "acl" in query and method in ("GET", "PUT"):
         return Op.GetObjectAcl if method == "GET" else Op.PutObjectAcl
+    if "restore" in query and method == "POST":
+        return Op.RestoreObject
     _unsupported(query, _UNSUPPORTED_OBJECT)
     upload = "uploadId" in query
     if method == "GET":

@@ -102,3 +102,35 @@ def as_list(value: Any) -> list[Any]:
     if value is None:
         return []
     return value if isinstance(value, list) else [value]
+
+
+def text(value: Any, what: str) -> str:
+    """An element that holds only text (an empty element is the empty string)."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise MalformedXML(f"{what} must be a single text element.")
+    return value
+
+
+def integer(value: Any, what: str) -> int:
+    raw = text(value, what).strip()
+    try:
+        return int(raw)
+    except ValueError:
+        raise MalformedXML(f"{what} must be an integer.") from None
+
+
+def element(value: Any, what: str) -> dict[str, Any]:
+    """A single element with children (an empty one is an empty mapping)."""
+    if value is None or value == "":
+        return {}
+    if not isinstance(value, dict):
+        raise MalformedXML(f"{what} must appear once, with child elements.")
+    return {k: v for k, v in value.items() if not k.startswith("@")}
+
+
+def only_known(children: Mapping[str, Any], known: tuple[str, ...], where: str) -> None:
+    unknown = sorted(set(children) - set(known))
+    if unknown:
+        raise MalformedXML(f"Unexpected element {unknown[0]} in {where}.")

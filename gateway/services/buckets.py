@@ -15,6 +15,7 @@ from gateway.errors import (
     MalformedPolicy,
     NoSuchBucket,
 )
+from gateway.lifecycle.rules import LifecycleConfiguration, render
 from gateway.services.access import Access, authorize
 from gateway.services.access_policy import PolicyInvalid, parse_policy
 from gateway.services.cache import TtlCache
@@ -111,6 +112,10 @@ class BucketService:
 
     async def set_placement_policy(self, bucket: BucketRow, policy: str | None) -> None:
         await self._buckets.set_policy(bucket.id, policy)
+        self._forget(bucket)
+
+    async def set_lifecycle(self, bucket: BucketRow, config: LifecycleConfiguration | None) -> None:
+        await self._buckets.set_lifecycle(bucket.id, None if config is None else render(config))
         self._forget(bucket)
 
     async def set_acl(self, bucket: BucketRow, acl: str) -> None:

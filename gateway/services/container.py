@@ -9,6 +9,7 @@ from gateway.services.buckets import BucketService
 from gateway.services.listing import ListingService
 from gateway.services.multipart import MultipartService
 from gateway.services.objects import ObjectService
+from gateway.services.restores import RestoreService
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,3 +19,4 @@ class Services:
     objects: ObjectService
     listing: ListingService
     multipart: MultipartService
+    restores: RestoreService

@@ -18,6 +18,7 @@ from gateway.crypto.format import PartCipher, stored_size
 from gateway.errors import (
     AccessDenied,
     InvalidArgument,
+    InvalidObjectState,
     InvalidPartNumber,
     InvalidRange,
     InvalidRequest,
@@ -35,6 +36,7 @@ from gateway.errors import (
     ServiceUnavailable,
 )
 from gateway.placement.model import ObjectFacts
+from gateway.placement.tiers import is_archive
 from gateway.services.access_policy import object_acl_grants
 from gateway.services.context import ByteRange, Conditions, RequestContext
 from gateway.services.encryption import EncryptionService, SseRequest
@@ -44,6 +46,7 @@ from gateway.services.streams import ExpectedDigests, VerifyingStream
 from gateway.services.topology import TopologyService
 from metadata.models import BucketRow, CompletedVersion, NewVersion, VersionRow
 from metadata.objects import ObjectRepo, VersionNotPending, WriteConditionFailed
+from metadata.restores import RestoreRepo, RestoreStatus
 from metadata.usage import QuotaExceededError
 
 log = logging.getLogger(__name__)
@@ -97,6 +100,8 @@ class GetObjectResult:
     # Inclusive byte range served when the response is partial (206), else None.
     content_range: tuple[int, int] | None
     body: AsyncIterator[bytes] | None
+    # For a version of an archive storage class: where its restore stands.
+    restore: RestoreStatus | None = None
 
     @property
     def content_length(self) -> int:
@@ -205,7 +210,9 @@ class ObjectService:
         topology: TopologyService,
         writer: ReplicaWriter,
         crypto: EncryptionService,
+        restores: RestoreRepo,
     ) -> None:
+        self._restores = restores
         self._crypto = crypto
         self._objects = objects
         self._backends = backends
@@ -340,11 +347,14 @@ class ObjectService:
         cipher = self._cipher(version, get.customer_key)
         evaluate_conditions(get.conditions, version)
         span = _requested_span(version, get)
+        restore = None
+        if is_archive(version.storage_class):
+            restore = await self._restores.status(version.pk)
         body = None
         if with_body:
             first, last = span if span else (0, version.size_bytes - 1)
             body = await self._open(version, cipher, first, last)
-        return GetObjectResult(version, span, body)
+        return GetObjectResult(version, span, body, restore)
 
     async def read_source(self, version: VersionRow, source: CopySource, first: int, last: int
                           ) -> AsyncIterator[bytes]:  # fmt: skip
@@ -379,9 +389,22 @@ class ObjectService:
     async def _open(
         self, version: VersionRow, sealed: SealedVersion | None, first: int, last: int
     ) -> AsyncIterator[bytes]:
+        version = self._online(version)
         if sealed is None:
             return await open_range(self._backends, version, first, last)
         return await open_encrypted_range(self._backends, version, sealed, first, last)
+
+    def _online(self, version: VersionRow) -> VersionRow:
+        """An archived version is read only from copies off the archive tier (restored)."""
+        if not is_archive(version.storage_class):
+            return version
+        online = self._topology.online(version.placements)
+        if version.placements and not online:
+            raise InvalidObjectState(
+                "The operation is not valid for the object's storage class",
+                StorageClass=version.storage_class,
+            )
+        return replace(version, placements=online)
 
     async def current(
         self, bucket: BucketRow, key: str, version_id: str | None, public_only: bool = False
@@ -418,6 +441,18 @@ class ObjectService:
         if created is None:
             return DeleteObjectResult(None, False)
         return DeleteObjectResult(created.visible_version_id, True)
+
+    async def expire_current(self, bucket: BucketRow, key: str, version_id: str) -> bool:
+        """Lifecycle expiration: as DeleteObject without a versionId, but only while
+        ``version_id`` is still the current version (False when it no longer is)."""
+        return await self._objects.expire_current(
+            bucket.id, key, bucket.versioning, version_id, new_version_id()
+        )
+
+    async def remove_noncurrent(self, bucket: BucketRow, key: str, version_id: str) -> bool:
+        """Lifecycle: delete a noncurrent version for good; never one that is current."""
+        removed = await self._objects.delete_version(bucket.id, key, version_id, unless_latest=True)
+        return removed is not None
 
     async def copy(
         self, ctx: RequestContext, bucket: BucketRow, copy: CopyObjectInput

@@ -22,6 +22,7 @@ from gateway.placement.model import (
     WritePlan,
 )
 from gateway.placement.policy_io import policy_from_dict
+from gateway.placement.tiers import with_tier_rules
 from metadata.models import BucketRow, PlacementRow
 from metadata.topology import BackendRow, TopologyRepo
 
@@ -76,6 +77,14 @@ class TopologyService:
         candidate._policies = {**self._policies, policy.name: policy}
         return candidate
 
+    def online(self, placements: Sequence[PlacementRow]) -> list[PlacementRow]:
+        """The replicas off the archive tier: those a read may use without a restore."""
+        return [
+            p
+            for p in placements
+            if (info := self._backends.get(p.backend)) is None or info.tier is not Tier.ARCHIVE
+        ]
+
     def snapshot(self) -> Topology:
         return Topology(self._local_site, dict(self._backends), tuple(self._live_links()))
 
@@ -110,11 +119,12 @@ class TopologyService:
         return self.policy_named(bucket.placement_policy)
 
     def policy_named(self, name: str | None) -> PlacementPolicy:
+        """The policy in force, with the storage classes' tiers (gateway/placement/tiers.py)."""
         name = name or self._default_policy
         policy = self._policies.get(name) or self._policies.get(self._default_policy)
         if policy is None:
             raise ServiceUnavailable(f"Placement policy {name} is not loaded.")
-        return policy
+        return with_tier_rules(policy, self._backends)
 
     def policy_for_location(self, location: str | None) -> str | None:
         """A LocationConstraint naming a policy selects it; any other value is a region."""

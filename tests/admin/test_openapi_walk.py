@@ -17,7 +17,7 @@ def test_spec_is_served_and_covers_every_resource(admin_gateway: GatewayProcess)
     for resource in ("sites", "backends", "links", "policies", "buckets", "tenants",
                      "access-keys", "replication", "workers", "ledger/placements",
                      "ledger/under-replicated", "tokens", "usage", "encryption-keys",
-                     "warmup-jobs"):  # fmt: skip
+                     "warmup-jobs", "lifecycle/run"):  # fmt: skip
         assert f"/admin/v1/{resource}" in paths, resource
     operation_ids = [op["operationId"] for ops in spec["paths"].values() for op in ops.values()]
     assert len(operation_ids) == len(set(operation_ids))

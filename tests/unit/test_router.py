@@ -42,6 +42,10 @@ CASES = [
     ("GET", "b", "k", {"tagging": ""}, False, Op.GetObjectTagging),
     ("DELETE", "b", "k", {"tagging": ""}, False, Op.DeleteObjectTagging),
     ("OPTIONS", "b", "k", {}, False, Op.Preflight),
+    ("PUT", "b", None, {"lifecycle": ""}, False, Op.PutBucketLifecycleConfiguration),
+    ("GET", "b", None, {"lifecycle": ""}, False, Op.GetBucketLifecycleConfiguration),
+    ("DELETE", "b", None, {"lifecycle": ""}, False, Op.DeleteBucketLifecycle),
+    ("POST", "b", "k", {"restore": "", "versionId": "v"}, False, Op.RestoreObject),
 ]
 
 
@@ -54,7 +58,7 @@ def test_route(
 
 @pytest.mark.parametrize(
     ("method", "bucket", "key", "query"),
-    [("GET", "b", None, {"website": ""}), ("PUT", "b", None, {"lifecycle": ""}),
+    [("GET", "b", None, {"website": ""}), ("PUT", "b", None, {"logging": ""}),
      ("GET", "b", "k", {"retention": ""}), ("POST", "b", "k", {"select": ""})],
 )  # fmt: skip
 def test_unbuilt_subresources_answer_not_implemented(

@@ -91,6 +91,7 @@ def _read_headers(call: S3Call, result: GetObjectResult) -> tuple[int, dict[str,
     version = result.version
     headers = h.object_headers(version, checksum_mode and result.content_range is None)
     headers.update(h.response_overrides(call.request.query))
+    headers.update(h.restore_header(result.restore))
     headers.update(sse.response_headers(version.encryption, call.request.headers))
     if result.content_range is None:
         return 200, headers

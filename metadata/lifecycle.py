@@ -1,0 +1,193 @@
+"""What the lifecycle worker reads and writes: versions and open uploads of buckets that have
+a lifecycle configuration, and the transitions under way.
+
+Invariant: a transition's switch never leaves a version with fewer placements than its new
+storage class asks for: the old placements are retired in the same transaction that checks
+the new ones are all there, and that changes the storage class.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from metadata import replication
+from metadata.db import Conn
+
+WORKER_LOCK = "worker:lifecycle"
+_TRANSITION_COLUMNS = (
+    "t.version_pk, t.storage_class, b.name, b.placement_policy, t.started_at, t.waiting_for"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LifecycleVersion:
+    """A complete version (or delete marker) as the lifecycle rules see it."""
+
+    pk: int
+    version_id: str
+    key: str
+    size_bytes: int
+    tags: dict[str, str]
+    storage_class: str
+    created_at: datetime
+    is_delete_marker: bool
+    # A transition of this version is under way.
+    transitioning: bool
+
+
+@dataclass(frozen=True, slots=True)
+class OpenUpload:
+    upload_id: str
+    key: str
+    initiated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TransitionRow:
+    version_pk: int
+    storage_class: str
+    bucket: str
+    placement_policy: str | None
+    started_at: datetime
+    waiting_for: str | None
+
+
+class LifecycleRepo:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    @staticmethod
+    async def lock(con: Conn, wait: bool) -> bool:
+        """Take the lifecycle pass's session lock on ``con``: one node runs a pass at a time."""
+        if wait:
+            await con.execute("SELECT pg_advisory_lock(hashtext($1))", WORKER_LOCK)
+            return True
+        locked: bool = await con.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", WORKER_LOCK)
+        return locked
+
+    @staticmethod
+    async def unlock(con: Conn) -> None:
+        await con.execute("SELECT pg_advisory_unlock(hashtext($1))", WORKER_LOCK)
+
+    async def versions_page(
+        self, bucket_id: int, after_key: str, keys: int
+    ) -> list[LifecycleVersion]:
+        """Every complete version of the next ``keys`` keys after ``after_key``, by key and
+        newest first."""
+        rows = await self._pool.fetch(
+            "WITH page AS (SELECT DISTINCT key FROM object_versions WHERE bucket_id = $1"
+            " AND state = 'complete' AND key > $2 ORDER BY key LIMIT $3)"
+            " SELECT v.id, v.version_id, v.key, v.size_bytes, v.tags, v.storage_class,"
+            " v.created_at, v.is_delete_marker,"
+            " EXISTS (SELECT 1 FROM lifecycle_transitions t WHERE t.version_pk = v.id)"
+            " FROM object_versions v JOIN page ON page.key = v.key"
+            " WHERE v.bucket_id = $1 AND v.state = 'complete' ORDER BY v.key, v.seq DESC",
+            bucket_id,
+            after_key,
+            keys,
+        )
+        return [LifecycleVersion(*r) for r in rows]
+
+    async def open_uploads(
+        self, bucket_id: int, initiated_before: datetime, limit: int
+    ) -> list[OpenUpload]:
+        rows = await self._pool.fetch(
+            "SELECT upload_id, key, initiated_at FROM multipart_uploads WHERE bucket_id = $1"
+            " AND state = 'open' AND initiated_at < $2 ORDER BY initiated_at LIMIT $3",
+            bucket_id,
+            initiated_before,
+            limit,
+        )
+        return [OpenUpload(*r) for r in rows]
+
+    # -- transitions -----------------------------------------------------------------------
+
+    async def begin_transition(self, version_pk: int, storage_class: str) -> TransitionRow | None:
+        """Record that the version is moving to ``storage_class``; None if it is gone or
+        already moving."""
+        row = await self._pool.fetchrow(
+            "WITH added AS (INSERT INTO lifecycle_transitions (version_pk, storage_class)"
+            " SELECT id, $2 FROM object_versions WHERE id = $1 AND state = 'complete'"
+            " ON CONFLICT (version_pk) DO NOTHING RETURNING *)"
+            f" SELECT {_TRANSITION_COLUMNS} FROM added t"
+            " JOIN object_versions v ON v.id = t.version_pk JOIN buckets b ON b.id = v.bucket_id",
+            version_pk,
+            storage_class,
+        )
+        return TransitionRow(*row) if row else None
+
+    async def transitions(self, limit: int) -> list[TransitionRow]:
+        """Transitions under way, the longest unchecked first."""
+        rows = await self._pool.fetch(
+            f"SELECT {_TRANSITION_COLUMNS} FROM lifecycle_transitions t"
+            " JOIN object_versions v ON v.id = t.version_pk"
+            " JOIN buckets b ON b.id = v.bucket_id ORDER BY t.checked_at, t.version_pk LIMIT $1",
+            limit,
+        )
+        return [TransitionRow(*r) for r in rows]
+
+    async def wait_for(self, version_pk: int, copy_to: list[str], reason: str) -> None:
+        """Queue the copies the transition still needs (verified by the replication worker)
+        and note what it waits for."""
+        async with self._pool.acquire() as con, con.transaction():
+            await replication.enqueue(con, version_pk, copy_to)
+            await con.execute(
+                "UPDATE lifecycle_transitions SET checked_at = now(), waiting_for = $2"
+                " WHERE version_pk = $1",
+                version_pk,
+                reason[:1000],
+            )
+
+    async def drop_transition(self, version_pk: int) -> None:
+        await self._pool.execute(
+            "DELETE FROM lifecycle_transitions WHERE version_pk = $1", version_pk
+        )
+
+    async def switch(
+        self, version_pk: int, storage_class: str, keep: list[str], delay_s: float
+    ) -> bool:
+        """Finish a transition in one transaction: if every backend of ``keep`` holds an ok
+        placement, the version takes ``storage_class`` and its other placements are retired
+        (their bytes deleted after ``delay_s``, so reads under way can finish). False, and
+        nothing changes, when a placement of ``keep`` is missing."""
+        async with self._pool.acquire() as con, con.transaction():
+            state = await con.fetchval(
+                "SELECT state FROM object_versions WHERE id = $1 FOR UPDATE", version_pk
+            )
+            held = await con.fetchval(
+                "SELECT count(DISTINCT backend) FROM placements WHERE version_pk = $1"
+                " AND state = 'ok' AND backend = ANY($2::text[]) AND expires_at IS NULL",
+                version_pk,
+                keep,
+            )
+            if state != "complete" or held != len(set(keep)):
+                return False
+            await _retire_others(con, version_pk, keep, delay_s)
+            await con.execute(
+                "UPDATE object_versions SET storage_class = $2, updated_at = now() WHERE id = $1",
+                version_pk,
+                storage_class,
+            )
+            await con.execute("DELETE FROM lifecycle_transitions WHERE version_pk = $1", version_pk)
+            return True
+
+
+async def _retire_others(con: Conn, version_pk: int, keep: list[str], delay_s: float) -> None:
+    await con.execute(
+        "INSERT INTO backend_deletions (backend, backend_key, not_before)"
+        " SELECT backend, unnest(coalesce(segment_keys, ARRAY[backend_key])),"
+        " now() + make_interval(secs => $3) FROM placements"
+        " WHERE version_pk = $1 AND NOT (backend = ANY($2::text[])) AND expires_at IS NULL",
+        version_pk,
+        keep,
+        delay_s,
+    )
+    await con.execute(
+        "DELETE FROM placements WHERE version_pk = $1 AND NOT (backend = ANY($2::text[]))"
+        " AND expires_at IS NULL",
+        version_pk,
+        keep,
+    )
