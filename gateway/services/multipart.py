@@ -98,6 +98,8 @@ class PartResult:
     etag: str
     checksum_algorithm: str | None
     checksum: str | None
+    # The upload's envelope, for the SSE response headers.
+    encryption: dict[str, Any] | None = None
 
 
 def check_part_number(part_number: int) -> None:
@@ -267,7 +269,10 @@ class MultipartService:
             raise NoSuchUpload(UploadId=upload.upload_id)
         shown = upload.checksum_algorithm and result.checksum_algorithm
         return PartResult(
-            part.etag, result.checksum_algorithm if shown else None, checksum if shown else None
+            part.etag,
+            result.checksum_algorithm if shown else None,
+            checksum if shown else None,
+            upload.encryption,
         )
 
     async def upload_part_copy(

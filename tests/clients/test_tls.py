@@ -184,3 +184,11 @@ def _corrupt_trailer(inner: Any) -> io.BytesIO:
     marker = b"x-amz-checksum-crc32:"
     at = data.index(marker) + len(marker)
     return io.BytesIO(data[:at] + base64.b64encode(b"\0\0\0\0") + data[at + 8 :])
+
+
+def test_sse_c_works_over_tls(tls_s3: Any, tls_bucket: str) -> None:
+    """Issue #4: customer keys travel only over TLS (the default configuration)."""
+    key = os.urandom(32)
+    sse_c = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": key}
+    tls_s3.put_object(Bucket=tls_bucket, Key="c", Body=b"over tls", **sse_c)
+    assert tls_s3.get_object(Bucket=tls_bucket, Key="c", **sse_c)["Body"].read() == b"over tls"

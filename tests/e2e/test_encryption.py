@@ -337,8 +337,10 @@ def test_multipart_parts_are_sealed_on_their_own(
     parts, offset = [], 0
     # Part numbers with a gap: each part is sealed under its own number.
     for number, size in zip((1, 2, 4), sizes, strict=True):
-        etag = s3.upload_part(Bucket=bucket, Key="mp", PartNumber=number, UploadId=upload,
-                              Body=data[offset : offset + size], **read)["ETag"]  # fmt: skip
+        sent = s3.upload_part(Bucket=bucket, Key="mp", PartNumber=number, UploadId=upload,
+                              Body=data[offset : offset + size], **read)  # fmt: skip
+        etag = sent["ETag"]
+        assert sent.get("SSECustomerAlgorithm" if mode == "SSE-C" else "ServerSideEncryption")
         parts.append({"PartNumber": number, "ETag": etag})
         offset += size
     done = s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=upload,
@@ -394,3 +396,18 @@ def test_a_policy_can_require_ciphertext_on_one_backend(
     # Only the object placed by the policy without the requirement is stored in clear.
     assert len(holders) == 1
     assert holders[0].relative_to(root).parts[0] == "a"
+
+
+def test_sse_c_is_refused_over_plain_http_by_default(local_gateway: GatewayProcess) -> None:
+    s3 = client_for(local_gateway, retries={"max_attempts": 1})
+    bucket = _new_bucket(s3)
+    s3.put_object(Bucket=bucket, Key="c", Body=b"clear")
+    calls: list[tuple[Callable[..., Any], dict[str, Any]]] = [
+        (s3.put_object, {"Body": b"x"}),
+        (s3.get_object, {}),
+    ]
+    for call, extra in calls:
+        with pytest.raises(ClientError) as refused:
+            call(Bucket=bucket, Key="c", **extra, **_sse_c(SSE_C_KEY))
+        assert refused.value.response["Error"]["Code"] == "InvalidRequest"
+        assert "secure connection" in refused.value.response["Error"]["Message"]

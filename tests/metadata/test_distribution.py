@@ -22,11 +22,11 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 DISTRIBUTION_COLUMN = "bucket_id"
 DISTRIBUTED = {
     "object_versions", "placements", "multipart_uploads", "multipart_parts",
-    "replication_queue", "backend_deletions", "usage_counters",
+    "replication_queue", "backend_deletions", "usage_counters", "lifecycle_transitions",
 }  # fmt: skip
 REFERENCE = {
     "buckets", "access_keys", "users", "sites", "backends", "links", "placement_policies",
-    "quotas", "admin_tokens", "worker_controls", "link_egress",
+    "quotas", "admin_tokens", "worker_controls", "link_egress", "retired_keys",
 }  # fmt: skip
 LOCAL = {"schema_migrations", "worker_progress"}
 # The modules on the request path of every S3 object operation (usage: in every commit).
@@ -43,6 +43,7 @@ KNOWN_KEY_GAPS = {
     "replication_queue": "no bucket_id column",
     "backend_deletions": "no bucket_id column (reserved_bucket_id is nullable)",
     "usage_counters": "no bucket_id column (scope, scope_id text)",
+    "lifecycle_transitions": "no bucket_id column (keyed by version_pk)",
 }
 # Hot-path functions whose SQL touches a distributed table without naming bucket_id.
 KNOWN_QUERY_GAPS = {

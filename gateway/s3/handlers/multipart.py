@@ -70,7 +70,9 @@ async def upload_part(call: S3Call) -> web.StreamResponse:
         call.bucket, call.key, _upload_id(call), _part_number(call), expected, body,
         sse.read_key(call.request.headers),
     )  # fmt: skip
-    return empty_response(headers={"ETag": f'"{part.etag}"', **_checksum_headers(part)})
+    headers = {"ETag": f'"{part.etag}"', **_checksum_headers(part)}
+    headers.update(sse.response_headers(part.encryption, call.request.headers))
+    return empty_response(headers=headers)
 
 
 async def upload_part_copy(call: S3Call) -> web.StreamResponse:
@@ -83,6 +85,7 @@ async def upload_part_copy(call: S3Call) -> web.StreamResponse:
     headers = {}
     if not version.is_null_version:
         headers["x-amz-copy-source-version-id"] = version.version_id
+    headers.update(sse.response_headers(part.encryption, call.request.headers))
     body: dict[str, Any] = {
         "ETag": f'"{part.etag}"',
         "LastModified": xml.iso_time(version.created_at),
