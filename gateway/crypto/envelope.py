@@ -118,10 +118,21 @@ class EncryptingStream:
         index = 0
         async for piece in self._body:
             buffer += piece
-            while len(buffer) > CHUNK or (len(buffer) == CHUNK and index < self._last_index):
-                yield self._seal(index, bytes(buffer[:CHUNK]))
-                del buffer[:CHUNK]
-                index += 1
+            # Every whole chunk but one that may be the last: sealed and sent together, one
+            # write per piece received rather than per chunk.
+            whole = len(buffer) // CHUNK
+            if whole and len(buffer) == whole * CHUNK and index + whole - 1 == self._last_index:
+                whole -= 1
+            if whole:
+                view = memoryview(buffer)
+                sealed = [
+                    self._seal(index + n, bytes(view[n * CHUNK : (n + 1) * CHUNK]))
+                    for n in range(whole)
+                ]
+                view.release()
+                del buffer[: whole * CHUNK]
+                index += whole
+                yield b"".join(sealed)
         # The body ended: what is left is the last chunk (possibly empty). A body shorter or
         # longer than declared was already refused by the verifying stream underneath.
         yield self._seal(index, bytes(buffer))

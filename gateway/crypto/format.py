@@ -78,7 +78,17 @@ class PartCipher:
         aad = _aad(self._salt, self._part, index, last)
         return self._aead.encrypt(_nonce(self._part, index), plaintext, aad)
 
-    def open(self, index: int, sealed: bytes, last: bool) -> bytes:
+    def open_into(
+        self, index: int, sealed: bytes | memoryview, last: bool, out: memoryview
+    ) -> None:
+        """Open a chunk into ``out`` (``len(sealed) - TAG`` bytes): no copy of the result."""
+        aad = _aad(self._salt, self._part, index, last)
+        try:
+            self._aead.decrypt_into(_nonce(self._part, index), sealed, aad, out)
+        except InvalidTag:
+            raise ChunkTampered(f"chunk {index} of part {self._part} is not authentic") from None
+
+    def open(self, index: int, sealed: bytes | memoryview, last: bool) -> bytes:
         aad = _aad(self._salt, self._part, index, last)
         try:
             return self._aead.decrypt(_nonce(self._part, index), sealed, aad)

@@ -40,7 +40,7 @@ from gateway.placement.tiers import is_archive
 from gateway.services.access_policy import object_acl_grants
 from gateway.services.context import ByteRange, Conditions, RequestContext
 from gateway.services.encryption import EncryptionService, SseRequest
-from gateway.services.reader import SealedVersion, open_encrypted_range, open_range
+from gateway.services.reader import SealedVersion, as_bytes, open_encrypted_range, open_range
 from gateway.services.replicas import ReplicaWriter
 from gateway.services.streams import ExpectedDigests, VerifyingStream
 from gateway.services.topology import TopologyService
@@ -99,7 +99,8 @@ class GetObjectResult:
     version: VersionRow
     # Inclusive byte range served when the response is partial (206), else None.
     content_range: tuple[int, int] | None
-    body: AsyncIterator[bytes] | None
+    # Decrypted data comes as the buffers it was opened into (bytearray): no copy.
+    body: AsyncIterator[bytes | bytearray] | None
     # For a version of an archive storage class: where its restore stands.
     restore: RestoreStatus | None = None
 
@@ -360,7 +361,8 @@ class ObjectService:
                           ) -> AsyncIterator[bytes]:  # fmt: skip
         """Plaintext bytes [first, last] of a copy's source version."""
         self._crypto.check_read_transport(source.customer_key, source.secure)
-        return await self._open(version, self._cipher(version, source.customer_key), first, last)
+        opened = await self._open(version, self._cipher(version, source.customer_key), first, last)
+        return as_bytes(opened)
 
     def _cipher(self, version: VersionRow, customer_key: bytes | None) -> SealedVersion | None:
         if version.encryption is None:
@@ -388,7 +390,7 @@ class ObjectService:
 
     async def _open(
         self, version: VersionRow, sealed: SealedVersion | None, first: int, last: int
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncIterator[bytes | bytearray]:
         version = self._online(version)
         if sealed is None:
             return await open_range(self._backends, version, first, last)

@@ -6,12 +6,14 @@ import contextlib
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 from gateway.backends.base import BackendError
 from gateway.backends.registry import BackendRegistry, UnknownBackend
 from gateway.crypto.format import (
     CHUNK,
     SEALED_CHUNK,
+    TAG,
     ChunkTampered,
     PartCipher,
     chunk_range,
@@ -38,7 +40,10 @@ async def _placement_stream(
             yield chunk
 
 
-async def _prime(stream: AsyncIterator[bytes]) -> bytes:
+Chunk = TypeVar("Chunk", bytes, bytes | bytearray)
+
+
+async def _prime(stream: AsyncIterator[Chunk]) -> Chunk | bytes:
     """The first non-empty chunk, or b"" when the stream is empty."""
     async for chunk in stream:
         if chunk:
@@ -46,7 +51,7 @@ async def _prime(stream: AsyncIterator[bytes]) -> bytes:
     return b""
 
 
-async def _chain(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+async def _chain(first: Chunk | bytes, rest: AsyncIterator[Chunk]) -> AsyncIterator[Chunk | bytes]:
     if first:
         yield first
     async for chunk in rest:
@@ -101,19 +106,32 @@ def _segment_key(placement: PlacementRow, segment: int) -> str:
     return placement.segment_keys[segment] if placement.segment_keys else placement.backend_key
 
 
-async def _sealed_chunks(
+async def _sealed_batches(
     backends: BackendRegistry, key: str, backend: str, first: int, last: int, size: int
-) -> AsyncGenerator[bytes, None]:
-    """Sealed chunks ``first``..``last`` of one stored part."""
+) -> AsyncGenerator[list[memoryview], None]:
+    """Sealed chunks ``first``..``last`` of one stored part, a backend read's worth at a
+    time: one hop per read rather than per chunk, and chunks are views, not copies (only a
+    chunk split across two reads is put together)."""
     start, length = stored_span(first, last, size)
-    buffer = bytearray()
+    leftover = bytearray()
     async for piece in backends.get(backend).get(key, start, length):
-        buffer += piece
-        while len(buffer) >= SEALED_CHUNK:
-            yield bytes(buffer[:SEALED_CHUNK])
-            del buffer[:SEALED_CHUNK]
-    if buffer:
-        yield bytes(buffer)
+        data = memoryview(piece)
+        batch: list[memoryview] = []
+        if leftover:
+            needed = SEALED_CHUNK - len(leftover)
+            leftover += data[:needed]
+            data = data[needed:]
+            if len(leftover) < SEALED_CHUNK:
+                continue
+            batch.append(memoryview(bytes(leftover)))
+            leftover = bytearray()
+        whole = len(data) - len(data) % SEALED_CHUNK
+        batch += [data[at : at + SEALED_CHUNK] for at in range(0, whole, SEALED_CHUNK)]
+        leftover += data[whole:]
+        if batch:
+            yield batch
+    if leftover:
+        yield [memoryview(bytes(leftover))]
 
 
 async def _segment_plaintext(
@@ -123,7 +141,7 @@ async def _segment_plaintext(
     cipher: PartCipher,
     size: int,
     span: tuple[int, int],
-) -> AsyncIterator[bytes]:
+) -> AsyncIterator[bytes | bytearray]:
     """Plaintext bytes ``span`` of one part, opened chunk by chunk. Nothing unauthenticated
     is yielded, so a replica that is unreadable or fails authentication at any chunk is
     dropped (from ``placements``, for the parts that follow too) and the next one resumes
@@ -138,16 +156,17 @@ async def _segment_plaintext(
         placement = placements[0]
         key = _segment_key(placement, segment)
         try:
-            sealed_chunks = _sealed_chunks(
-                backends, key, placement.backend, index, last_chunk, size
-            )
-            async with contextlib.aclosing(sealed_chunks):
-                async for sealed in sealed_chunks:
-                    plain = cipher.open(index, sealed, index == final)
-                    low = first - index * CHUNK if index == first_chunk else 0
-                    high = last - index * CHUNK + 1 if index == last_chunk else len(plain)
-                    index += 1
-                    yield plain[low:high]
+            batches = _sealed_batches(backends, key, placement.backend, index, last_chunk, size)
+            async with contextlib.aclosing(batches):
+                async for batch in batches:
+                    base = index * CHUNK  # the segment offset of the batch's first byte
+                    out, opened, index, failure = _open_batch(cipher, batch, index, final)
+                    wanted = _within(out, first - base, min(last + 1 - base, opened))
+                    if wanted:
+                        # The chunks before a failing one are authentic: send them first.
+                        yield wanted
+                    if failure is not None:
+                        raise failure
             if index <= last_chunk:
                 raise ChunkTampered(f"replica ended before chunk {index}")
         except (BackendError, UnknownBackend, ChunkTampered) as exc:
@@ -158,9 +177,44 @@ async def _segment_plaintext(
             placements.pop(0)
 
 
+def _open_batch(
+    cipher: PartCipher, batch: list[memoryview], index: int, final: int
+) -> tuple[bytearray, int, int, ChunkTampered | None]:
+    """Open chunks from ``index`` on into one buffer until one fails: (the buffer, how many
+    of its bytes opened, the next index, the failure if any)."""
+    out = bytearray(sum(len(sealed) - TAG for sealed in batch))
+    at = 0
+    with memoryview(out) as view:
+        for sealed in batch:
+            end = at + len(sealed) - TAG
+            try:
+                cipher.open_into(index, sealed, index == final, view[at:end])
+            except ChunkTampered as exc:
+                return out, at, index, exc
+            at = end
+            index += 1
+    return out, at, index, None
+
+
+def _within(opened: bytearray, start: int, end: int) -> bytes | bytearray:
+    """Bytes [start, end) of the opened plaintext (clamped to what opened): the buffer
+    itself when all of it is wanted, the common case of a whole read."""
+    start, end = max(start, 0), min(end, len(opened))
+    if start == 0 and end == len(opened):
+        return opened
+    with memoryview(opened) as view:
+        return bytes(view[start:end])
+
+
+async def as_bytes(stream: AsyncIterator[bytes | bytearray]) -> AsyncIterator[bytes]:
+    """For consumers that need immutable bytes (a copy's write path)."""
+    async for chunk in stream:
+        yield chunk if isinstance(chunk, bytes) else bytes(chunk)
+
+
 async def _decrypted(
     backends: BackendRegistry, version: VersionRow, sealed: SealedVersion, first: int, last: int
-) -> AsyncIterator[bytes]:
+) -> AsyncIterator[bytes | bytearray]:
     sizes = version.part_sizes or [version.size_bytes]
     placements = list(version.placements)
     for segment, offset, length in segment_spans(sizes, first, last):
@@ -174,7 +228,7 @@ async def _decrypted(
 
 async def open_encrypted_range(
     backends: BackendRegistry, version: VersionRow, sealed: SealedVersion, start: int, end: int
-) -> AsyncIterator[bytes]:
+) -> AsyncIterator[bytes | bytearray]:
     """Like ``open_range`` for an encrypted version: the first chunk is opened (and
     authenticated) before this returns."""
     if end < start:
