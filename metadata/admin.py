@@ -26,11 +26,18 @@ class AdminTokenRepo:
 
     async def by_digest(self, digest: bytes) -> AdminTokenRow | None:
         row = await self._pool.fetchrow(
-            f"UPDATE admin_tokens SET last_used_at = now() WHERE token_sha256 = $1"
-            f" RETURNING {_COLUMNS}",
-            digest,
+            f"SELECT {_COLUMNS} FROM admin_tokens WHERE token_sha256 = $1", digest
         )
-        return AdminTokenRow(**dict(row)) if row else None
+        if row is None:
+            return None
+        token = AdminTokenRow(**dict(row))
+        # Last use to the minute: a token polled every second costs one write a minute.
+        await self._pool.execute(
+            "UPDATE admin_tokens SET last_used_at = now() WHERE id = $1"
+            " AND (last_used_at IS NULL OR last_used_at < now() - interval '60 seconds')",
+            token.id,
+        )
+        return token
 
     async def create(self, name: str, digest: bytes, scope: str) -> AdminTokenRow | None:
         """The new token's row, or None when the name is taken."""
