@@ -48,38 +48,50 @@ class QuotaExceededError(Exception):
         )
 
 
-async def _scopes(con: Conn, bucket_id: int) -> list[tuple[str, str]]:
-    tenant = await con.fetchval("SELECT tenant FROM buckets WHERE id = $1", bucket_id)
-    return [("bucket", str(bucket_id)), ("tenant", str(tenant))]
+_BUMP_BOTH = """
+INSERT INTO usage_counters AS u (scope, scope_id, bytes, objects, reserved_bytes,
+                                 reserved_objects)
+SELECT scope, scope_id, $2, $3, $4, $5
+FROM (SELECT 1 AS rank, 'bucket' AS scope, $1::bigint::text AS scope_id
+      UNION ALL
+      SELECT 2, 'tenant', tenant FROM buckets WHERE id = $1::bigint) AS scopes
+ORDER BY rank
+ON CONFLICT (scope, scope_id) DO UPDATE SET bytes = u.bytes + EXCLUDED.bytes,
+    objects = u.objects + EXCLUDED.objects,
+    reserved_bytes = u.reserved_bytes + EXCLUDED.reserved_bytes,
+    reserved_objects = u.reserved_objects + EXCLUDED.reserved_objects
+RETURNING scope, scope_id, bytes, objects, reserved_bytes, reserved_objects
+"""
 
 
-async def _bump(
-    con: Conn, scope: str, scope_id: str, d_bytes: int, d_objects: int, d_rb: int, d_ro: int
-) -> asyncpg.Record:
-    row: asyncpg.Record | None = await con.fetchrow(
-        "INSERT INTO usage_counters AS u (scope, scope_id, bytes, objects, reserved_bytes,"
-        " reserved_objects) VALUES ($1, $2, $3, $4, $5, $6)"
-        " ON CONFLICT (scope, scope_id) DO UPDATE SET bytes = u.bytes + $3,"
-        " objects = u.objects + $4, reserved_bytes = u.reserved_bytes + $5,"
-        " reserved_objects = u.reserved_objects + $6"
-        " RETURNING bytes, objects, reserved_bytes, reserved_objects",
-        scope,
-        scope_id,
-        d_bytes,
-        d_objects,
-        d_rb,
-        d_ro,
+async def _bump_both(
+    con: Conn, bucket_id: int, d_bytes: int, d_objects: int, d_rb: int, d_ro: int
+) -> list[asyncpg.Record]:
+    """Bump the bucket's and its tenant's counters in one round trip, bucket row first
+    (the lock order every writer keeps, so that concurrent writers cannot deadlock)."""
+    rows: list[asyncpg.Record] = await con.fetch(
+        _BUMP_BOTH, bucket_id, d_bytes, d_objects, d_rb, d_ro
     )
-    assert row is not None
-    return row
+    return rows
+
+
+async def _quotas_of(con: Conn, rows: list[asyncpg.Record]) -> dict[tuple[str, str], Quota]:
+    found = await con.fetch(
+        "SELECT scope, scope_id, max_bytes, max_objects, hard FROM quotas"
+        " WHERE (scope, scope_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
+        [r["scope"] for r in rows],
+        [r["scope_id"] for r in rows],
+    )
+    return {(q["scope"], q["scope_id"]): Quota(**dict(q)) for q in found}
 
 
 async def reserve(con: Conn, bucket_id: int, n_bytes: int, n_objects: int) -> None:
     """Reserve room for a write, or raise QuotaExceededError (the caller's transaction then
     rolls back, releasing the reservation with it)."""
-    for scope, scope_id in await _scopes(con, bucket_id):
-        row = await _bump(con, scope, scope_id, 0, 0, n_bytes, n_objects)
-        quota = await _quota(con, scope, scope_id)
+    rows = await _bump_both(con, bucket_id, 0, 0, n_bytes, n_objects)
+    quotas = await _quotas_of(con, rows)
+    for row in rows:
+        quota = quotas.get((row["scope"], row["scope_id"]))
         if quota is None or not quota.hard:
             continue
         _check(quota, "bytes", quota.max_bytes, row["bytes"], row["reserved_bytes"], n_bytes)
@@ -109,18 +121,7 @@ async def adjust(
 ) -> None:
     if not (d_bytes or d_objects or d_reserved_bytes or d_reserved_objects):
         return
-    for scope, scope_id in await _scopes(con, bucket_id):
-        await _bump(con, scope, scope_id, d_bytes, d_objects, d_reserved_bytes, d_reserved_objects)
-
-
-async def _quota(con: Conn, scope: str, scope_id: str) -> Quota | None:
-    row = await con.fetchrow(
-        "SELECT scope, scope_id, max_bytes, max_objects, hard FROM quotas"
-        " WHERE scope = $1 AND scope_id = $2",
-        scope,
-        scope_id,
-    )
-    return Quota(**dict(row)) if row else None
+    await _bump_both(con, bucket_id, d_bytes, d_objects, d_reserved_bytes, d_reserved_objects)
 
 
 class UsageRepo:
