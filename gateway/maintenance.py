@@ -165,7 +165,8 @@ async def key(
     keys = AccessKeyRepo(pool)
     ring = load_key_ring(config)
     if args.action == "list":
-        return {"keys": [{"access_key": k, "tenant": t} for k, t in await keys.list_all()]}
+        rows = await keys.list_rows()
+        return {"keys": [{"access_key": r.access_key_id, "tenant": r.tenant} for r in rows]}
     if args.action == "delete":
         if not await keys.delete(args.access_key):
             return {"error": f"no access key {args.access_key}"}

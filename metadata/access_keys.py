@@ -75,13 +75,6 @@ class AccessKeyRepo:
         )
         return done is not None
 
-    async def list_all(self) -> list[tuple[str, str]]:
-        """(access key id, tenant) pairs; secrets are never listed."""
-        rows = await self._pool.fetch(
-            "SELECT access_key_id, tenant FROM access_keys ORDER BY tenant, access_key_id"
-        )
-        return [(r["access_key_id"], r["tenant"]) for r in rows]
-
     async def first_of_tenant(self, tenant: str) -> AccessKeyRow | None:
         row = await self._pool.fetchrow(
             f"SELECT {_COLUMNS} FROM access_keys WHERE tenant = $1 ORDER BY created_at LIMIT 1",

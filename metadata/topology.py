@@ -82,14 +82,6 @@ class TopologyRepo:
         )
         return [LinkRow(**dict(r)) for r in rows]
 
-    async def set_backend_state(self, name: str, state: str) -> bool:
-        done = await self._pool.fetchval(
-            "UPDATE backends SET state = $2, updated_at = now() WHERE name = $1 RETURNING name",
-            name,
-            state,
-        )
-        return done is not None
-
     async def used_bytes(self) -> dict[str, int]:
         rows = await self._pool.fetch(
             "SELECT backend, coalesce(sum(size_bytes), 0)::bigint AS used FROM placements"

@@ -15,7 +15,12 @@ from aiohttp import web
 from gateway.admin import probes, validation
 from gateway.admin.call import AdminCall
 from gateway.admin.console import add_routes as add_console_routes
-from gateway.admin.errors import (
+from gateway.admin.resources import lifecycle, operations, policies, system, tenancy, topology
+from gateway.admin.spec import PREFIX, Operation, Schema, document
+from gateway.app import RUNTIME, Runtime
+from gateway.observability import metrics
+from gateway.services.admin_auth import AdminAuth, Principal
+from gateway.services.admin_errors import (
     AdminError,
     BadRequest,
     Forbidden,
@@ -24,11 +29,6 @@ from gateway.admin.errors import (
     Unauthorized,
     Unavailable,
 )
-from gateway.admin.resources import lifecycle, operations, policies, system, tenancy, topology
-from gateway.admin.spec import PREFIX, Operation, Schema, document
-from gateway.app import RUNTIME, Runtime
-from gateway.observability import metrics
-from gateway.services.admin_auth import AdminAuth, Principal
 from gateway.services.management import Management
 from metadata import db
 from metadata.admin import AdminTokenRepo

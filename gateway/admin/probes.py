@@ -11,9 +11,9 @@ import asyncio
 
 from aiohttp import web
 
-from gateway.admin.errors import Unavailable
 from gateway.app import RUNTIME
 from gateway.s3 import dispatch
+from gateway.services.admin_errors import Unavailable
 from metadata import db
 
 # A readiness probe must answer within the orchestrator's own timeout (Kubernetes: 1 s by

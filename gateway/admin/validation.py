@@ -8,8 +8,8 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from gateway.admin.errors import BadRequest, UnsupportedMediaType
 from gateway.admin.spec import Operation, Schema
+from gateway.services.admin_errors import BadRequest, UnsupportedMediaType
 
 # Admin bodies are small documents; anything larger is refused unread.
 MAX_BODY_BYTES = 1 << 20

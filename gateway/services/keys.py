@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections import Counter
 
-from gateway.admin.errors import Conflict
 from gateway.crypto import secretbox
 from gateway.crypto.envelope import from_json
 from gateway.crypto.keyring import KeyRing
+from gateway.services.admin_errors import Conflict
 from metadata.keys import KeyUsageRepo
 
 BATCH = 500

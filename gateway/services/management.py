@@ -13,7 +13,6 @@ from typing import Any
 import asyncpg
 
 from gateway import topology_setup
-from gateway.admin.errors import Conflict, NotFound, Unprocessable
 from gateway.config import GatewayConfig
 from gateway.crypto import secretbox
 from gateway.crypto.keyring import KeyRing
@@ -22,6 +21,7 @@ from gateway.links.routing import LinkedBackend
 from gateway.placement.engine import validate_policy
 from gateway.placement.model import PlacementPolicy, PolicyError
 from gateway.placement.policy_io import policy_from_dict, policy_to_dict
+from gateway.services.admin_errors import Conflict, NotFound, Unprocessable
 from gateway.services.buckets import BucketService
 from gateway.services.keys import KeyRotation
 from gateway.services.topology import TopologyService
@@ -376,8 +376,8 @@ class Management:
         for bucket in await self._buckets.list_all():
             buckets[bucket.tenant] += 1
         keys: dict[str, int] = defaultdict(int)
-        for _key, tenant in await self._keys.list_all():
-            keys[tenant] += 1
+        for row in await self._keys.list_rows():
+            keys[row.tenant] += 1
         names = set(buckets) | set(keys) | {k[1] for k in used if k[0] == "tenant"}
         names |= {k[1] for k in quotas if k[0] == "tenant"}
         return [

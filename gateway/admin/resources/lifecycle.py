@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from gateway.admin.call import AdminCall
-from gateway.admin.errors import Unprocessable
 from gateway.admin.spec import Operations, integer, obj, string
+from gateway.services.admin_errors import Unprocessable
 
 ops = Operations("lifecycle")
 

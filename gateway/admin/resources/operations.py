@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from gateway.admin.call import AdminCall
-from gateway.admin.errors import NotImplementedYet
 from gateway.admin.spec import (
     NAME,
     Operations,
@@ -16,6 +15,7 @@ from gateway.admin.spec import (
     obj,
     string,
 )
+from gateway.services.admin_errors import NotImplementedYet
 
 ops = Operations("operations")
 

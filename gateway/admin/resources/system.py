@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from gateway.admin.call import AdminCall
-from gateway.admin.errors import Conflict, NotFound
 from gateway.admin.spec import NAME, Operations, array, obj, string
+from gateway.services.admin_errors import Conflict, NotFound
 
 ops = Operations("system")
 

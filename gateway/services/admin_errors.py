@@ -1,4 +1,5 @@
-"""Admin API errors: raised anywhere below the admin app, rendered once as JSON."""
+"""Admin API errors: raised by the management services and the admin app, rendered once as
+JSON by the admin app."""
 
 from __future__ import annotations
 
