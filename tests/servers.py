@@ -336,7 +336,11 @@ class PostgresServer:
     else PyPI ``pgserver``. ``dsn`` is an admin DSN (superuser or database owner).
     """
 
-    def __init__(self, *, reuse_default: bool = True) -> None:
+    def __init__(self, *, reuse_default: bool | None = None) -> None:
+        if reuse_default is None:
+            # Parallel work on one machine shares 5432's 100 connections; "own" gives each
+            # run a throwaway cluster instead.
+            reuse_default = os.environ.get("SKYBRIDGE_TEST_PG", "") != "own"
         self._reuse_default = reuse_default
         self.dsn = ""
         self.kind = ""
