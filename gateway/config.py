@@ -193,7 +193,7 @@ def _secret(section: Mapping[str, Any], name: str, env: Mapping[str, str]) -> st
     return None if value is None else str(value)
 
 
-def _backend(raw: Mapping[str, Any], data_dir: Path, env: Mapping[str, str]) -> BackendConfig:
+def backend_config(raw: Mapping[str, Any], data_dir: Path, env: Mapping[str, str]) -> BackendConfig:
     driver = str(raw.get("driver", ""))
     name = str(raw.get("name", ""))
     if not name or driver not in ("localfs", "s3"):
@@ -288,7 +288,7 @@ def _encryption(raw: Mapping[str, Any]) -> EncryptionConfig:
 def from_mapping(raw: Mapping[str, Any], env: Mapping[str, str]) -> GatewayConfig:
     data_dir = Path(env.get("SKYBRIDGE_DATA_DIR") or raw.get("data_dir") or "skybridge-data")
     database = raw.get("database") or {}
-    backends = tuple(_backend(b, data_dir, env) for b in raw.get("backends") or ())
+    backends = tuple(backend_config(b, data_dir, env) for b in raw.get("backends") or ())
     if not backends:
         backends = (BackendConfig("local", "localfs", data_dir / "backends" / "local"),)
     default_backend = str(raw.get("default_backend") or backends[0].name)

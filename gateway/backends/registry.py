@@ -21,6 +21,12 @@ class BackendRegistry:
         except KeyError:
             raise UnknownBackend(name) from None
 
+    def add(self, backend: Backend) -> None:
+        self._by_name[backend.name] = backend
+
+    def remove(self, name: str) -> None:
+        self._by_name.pop(name, None)
+
     def names(self) -> list[str]:
         return sorted(self._by_name)
 
