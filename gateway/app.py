@@ -167,7 +167,10 @@ def build_services(
         allow_sse_c_over_http=config.encryption.allow_sse_c_over_http,
     )
     restores = RestoreRepo(pool)
-    objects = ObjectService(objects_repo, backends, topology, writer, crypto, restores)
+    objects = ObjectService(
+        objects_repo, backends, topology, writer, crypto, restores,
+        hedge_reads=config.replication.hedge_reads,
+    )  # fmt: skip
     services = Services(
         auth=AuthService(AccessKeyRepo(pool), ring),
         buckets=BucketService(

@@ -248,13 +248,17 @@ async def _close_once(driver: Backend, closed: set[int]) -> None:
 async def open_wiring(
     config: GatewayConfig, repo: TopologyRepo, meters: MeterFactory = _unmetered
 ) -> Wiring:
-    """This node's drivers and links as the database has them now."""
+    """This node's drivers and links as the database has them now, for an offline command:
+    it runs no link-shares worker, so it takes each link's whole caps."""
     wiring = Wiring(config, meters)
     try:
         await wiring.apply(await repo.backends(), await repo.links())
     except BaseException:
         await wiring.close()
         raise
+    for linked in wiring.linked.values():
+        for link in linked.links:
+            link.set_share(1.0)
     return wiring
 
 

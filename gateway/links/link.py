@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator
 
 from gateway.backends.base import Backend, BackendError, BackendKeyNotFound
 from gateway.links.egress import is_background
-from gateway.links.health import CircuitBreaker
+from gateway.links.health import CircuitBreaker, LatencyWindow
 from gateway.links.metering import LinkMeter, Unmetered
 from gateway.links.ratelimit import DemandGauge, Slots, TokenBucket
-from gateway.links.shares import bandwidth_share, concurrency_share
+from gateway.links.shares import STARTING_SHARE, bandwidth_share, concurrency_share
 
 # A key the gateway never writes (object keys start with "b<bucket id>/").
 PROBE_KEY = "skybridge-link-probe"
@@ -54,8 +54,10 @@ class Link:
         # Bytes clients read over this link, not yet reported (see workers/egress.py).
         self.client_read_bytes = 0
         self.demand = DemandGauge()
-        # This node's part of the caps, which are the link's as a whole, for all nodes.
-        self.share = 1.0
+        self.first_byte = LatencyWindow()
+        # This node's part of the caps, which are the link's as a whole, for all nodes;
+        # workers/link_shares.py sets it once the node has heard from the others.
+        self.share = STARTING_SHARE
         self._bucket: TokenBucket | None = None
         self._slots: Slots | None = None
         self.reconfigure(bandwidth_bytes_per_s, max_concurrency, first_byte_timeout_s)
@@ -160,7 +162,9 @@ class Link:
             started = time.monotonic()
             stream = self._inner.get(key, offset, length)
             first = await self._first(stream)
-            self.breaker.record_success(time.monotonic() - started)
+            latency = time.monotonic() - started
+            self.breaker.record_success(latency)
+            self.first_byte.add(latency)
             if first is None:
                 return
             client = not is_background()

@@ -10,11 +10,12 @@ from collections import deque
 
 
 def _burst(rate: float) -> float:
-    return max(rate / 10, 64 * 1024)
+    # Any one second may carry the rate plus one burst: 5 % over at most.
+    return max(rate / 20, 64 * 1024)
 
 
 class TokenBucket:
-    """``rate`` bytes per second, with bursts of at most a tenth of a second's worth."""
+    """``rate`` bytes per second, with bursts of at most a twentieth of a second's worth."""
 
     def __init__(self, rate: float) -> None:
         self._rate = rate

@@ -3,7 +3,9 @@
 Every node reports the average number of requests it had on the link (using or waiting
 for it) and reads the others'. Its share is its demand over the total, each demand plus a
 small floor, so an idle node keeps a trickle to start with and every node computes shares
-that add up to one from the same readings."""
+that add up to one from the same readings. A node gives share up at once and takes more
+one reading later, when the others have given it up: so the shares add up to at most one
+while demand moves, too."""
 
 from __future__ import annotations
 
@@ -12,11 +14,19 @@ from collections.abc import Sequence
 # The demand an idle node is counted with: enough to start a transfer at once, small
 # enough that the busy nodes keep nearly all of the link until the next reading.
 IDLE_DEMAND = 0.05
+# A link's share before this node has heard from the others: what an idle node gets.
+STARTING_SHARE = IDLE_DEMAND
 
 
 def share_of(mine: float, others: Sequence[float]) -> float:
     total = mine + IDLE_DEMAND + sum(d + IDLE_DEMAND for d in others)
     return (mine + IDLE_DEMAND) / total
+
+
+def next_share(previous: float, target: float) -> float:
+    """Less is taken at once; more only at the next reading, once the others have seen
+    this node's demand and given theirs up (else both would hold the link for a second)."""
+    return min(previous, target)
 
 
 def bandwidth_share(cap: int, share: float) -> float:

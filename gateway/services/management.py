@@ -415,6 +415,7 @@ class Management:
             "created_at": bucket.created_at.isoformat(),
             "versioning": bucket.versioning,
             "placement_policy": bucket.placement_policy,
+            "prefix_policies": bucket.prefix_policies,
             "effective_policy": bucket.placement_policy or self._config.default_policy,
             "usage": _usage_json(used.get(key)),
             "quota": _quota_json(quotas.get(key), used.get(key)),
@@ -436,14 +437,18 @@ class Management:
         used, quotas = await self._usage_index()
         return self._bucket_json(bucket, used, quotas)
 
-    async def attach_policy(self, bucket_name: str, policy: str | None) -> Json:
+    async def attach_policy(
+        self, bucket_name: str, policy: str | None, prefix: str | None = None
+    ) -> Json:
         bucket = await self._bucket_row(bucket_name)
         known = {r.name for r in await self._topology_repo.current_policies()}
         if policy is not None and policy not in known:
             raise NotFound(f"no placement policy named {policy}")
+        if prefix is not None and policy is None and prefix not in bucket.prefix_policies:
+            raise NotFound(f"no placement policy is attached to prefix {prefix!r}")
         # Through the S3 side's bucket service, so this node's bucket cache forgets it at
         # once (other nodes within their cache's TTL of a second).
-        await self._bucket_service.set_placement_policy(bucket, policy)
+        await self._bucket_service.set_placement_policy(bucket, policy, prefix)
         return await self.bucket(bucket_name)
 
     async def _scope_id(self, scope: str, name: str) -> str:

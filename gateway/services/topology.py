@@ -137,8 +137,8 @@ class TopologyService:
                 live.append(LinkInfo(f"implicit:{name}", self._local_site, name, healthy=False))
         return live
 
-    def policy_for(self, bucket: BucketRow) -> PlacementPolicy:
-        return self.policy_named(bucket.placement_policy)
+    def policy_for(self, bucket: BucketRow, key: str) -> PlacementPolicy:
+        return self.policy_named(bucket.policy_for_key(key))
 
     def policy_named(self, name: str | None) -> PlacementPolicy:
         """The policy in force, with the storage classes' tiers (gateway/placement/tiers.py)."""
@@ -157,21 +157,23 @@ class TopologyService:
     def requires_encryption(self, bucket: BucketRow, facts: ObjectFacts) -> bool:
         """Whether the rule placing this object names a replica that must be ciphertext."""
         try:
-            rule = engine.matching_rule(self.policy_for(bucket), facts)
+            rule = engine.matching_rule(self.policy_for(bucket, facts.key), facts)
         except PlacementError:
             return False
         return any(spec.encrypt for spec in rule.replicas)
 
     def plan(self, bucket: BucketRow, facts: ObjectFacts) -> WritePlan:
         try:
-            return engine.choose(self.policy_for(bucket), facts, self.snapshot())
+            return engine.choose(self.policy_for(bucket, facts.key), facts, self.snapshot())
         except PlacementError as exc:
             raise ServiceUnavailable(f"No placement is possible now: {exc}") from None
 
-    def order(self, bucket: BucketRow, placements: Sequence[PlacementRow]) -> list[PlacementRow]:
+    def order(
+        self, bucket: BucketRow, key: str, placements: Sequence[PlacementRow]
+    ) -> list[PlacementRow]:
         """Replicas in the order reads should try them."""
         preference = ReadPreference.LOCAL
-        policy = self._policies.get(bucket.placement_policy or self._default_policy)
+        policy = self._policies.get(bucket.policy_for_key(key) or self._default_policy)
         if policy is not None and policy.rules:
             preference = policy.rules[0].read_preference
         names = engine.order_replicas([p.backend for p in placements], self.snapshot(), preference)
