@@ -13,12 +13,14 @@ from __future__ import annotations
 import os
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
+from tests import observability as o
 from tests.admin.client import AdminClient
 from tests.conftest import client_for
 from tests.gateway_process import GatewayProcess
@@ -129,6 +131,17 @@ def test_the_busy_node_takes_nearly_all_of_the_link(pair: Pair) -> None:
     finally:
         reader.stop()
     poll(lambda: _close_to(_shares(pair), [0.5, 0.5]), "even shares again")
+
+
+def _metric_share(node: GatewayProcess) -> float:
+    with urllib.request.urlopen(f"{node.admin_endpoint}/metrics") as answer:
+        samples = o.parse(answer.read().decode())
+    return o.value(samples, "skybridge_link_share", link="s1-sw", backend="sw")
+
+
+def test_each_nodes_share_is_a_metric(pair: Pair) -> None:
+    poll(lambda: _close_to(_shares(pair), [0.5, 0.5]), "even shares")
+    assert [_metric_share(node) for node in pair.nodes] == pytest.approx([0.5, 0.5], abs=0.02)
 
 
 def test_a_node_that_leaves_hands_its_share_back(pair: Pair) -> None:
