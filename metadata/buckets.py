@@ -90,22 +90,20 @@ class BucketRepo:
             if busy:
                 return False
             # Dead rows (failed/deleted versions) no longer matter once gc has their bytes.
+            # Through the versions and uploads: their ids lead the indexes of these tables.
             await con.execute(
-                "DELETE FROM placements WHERE version_pk IN"
+                "DELETE FROM placements WHERE bucket_id = $1 AND version_pk IN"
                 " (SELECT id FROM object_versions WHERE bucket_id = $1)",
                 bucket_id,
             )
             await con.execute("DELETE FROM object_versions WHERE bucket_id = $1", bucket_id)
             await con.execute(
-                "DELETE FROM multipart_parts WHERE upload_pk IN"
+                "DELETE FROM multipart_parts WHERE bucket_id = $1 AND upload_pk IN"
                 " (SELECT id FROM multipart_uploads WHERE bucket_id = $1)",
                 bucket_id,
             )
             await con.execute("DELETE FROM multipart_uploads WHERE bucket_id = $1", bucket_id)
-            await con.execute(
-                "DELETE FROM usage_counters WHERE scope = 'bucket' AND scope_id = $1",
-                str(bucket_id),
-            )
+            await con.execute("DELETE FROM bucket_usage WHERE bucket_id = $1", bucket_id)
             await con.execute(
                 "DELETE FROM quotas WHERE scope = 'bucket' AND scope_id = $1", str(bucket_id)
             )

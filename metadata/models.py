@@ -192,5 +192,6 @@ class PartRow:
 @dataclass(frozen=True, slots=True)
 class DeletionRow:
     id: int
+    bucket_id: int
     backend: str
     backend_key: str

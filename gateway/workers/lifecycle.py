@@ -162,7 +162,7 @@ class LifecycleWorker:
         elif due.storage_class is not None:
             report.transitions_started += 1
             report.transitions_finished += await self._transitions.start(
-                version.pk, due.storage_class
+                bucket.id, version.pk, due.storage_class
             )
 
     async def _uploads(
