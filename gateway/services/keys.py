@@ -36,6 +36,7 @@ class KeyRotation:
     async def reload(self) -> dict[str, object]:
         """Adopt the key ring as it now is, without a restart; a ring that drops a key
         still in use or changes a key's material is refused and the node keeps its own."""
+        before = self._ring.active
         try:
             newer = self._reread()
             usage = await self._repo.usage()
@@ -43,7 +44,7 @@ class KeyRotation:
             change = self._ring.adopt(newer, in_use)
         except KeyRingError as exc:
             raise Conflict(f"key ring not reloaded: {exc}") from None
-        if change.added or change.removed:
+        if change.added or change.removed or change.active != before:
             log.info("key ring reloaded: added %s, removed %s, active %s",
                      change.added, change.removed, change.active)  # fmt: skip
         return {"active": change.active, "keys": sorted(self._ring.keys),
