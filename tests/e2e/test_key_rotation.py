@@ -6,7 +6,9 @@ from __future__ import annotations
 import base64
 import json
 import os
+import signal
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,13 +35,13 @@ def _write_ring(path: Path, active: str, keys: dict[str, str]) -> None:
 
 
 def _gateway_with_ring(
-    start_test_gateway: Callable[..., GatewayProcess], tmp_path: Path, k1: str
+    start_test_gateway: Callable[..., GatewayProcess], tmp_path: Path, k1: str, **extra: Any
 ) -> tuple[GatewayProcess, Path]:
     """A gateway whose key ring file holds one key, k1."""
     ring = tmp_path / "key-ring.json"
     _write_ring(ring, "k1", {"k1": k1})
     backend = {"name": "local", "driver": "localfs", "path": str(tmp_path / "store")}
-    config = gateway_config(backend, encryption={"key_ring_file": str(ring)})
+    config = gateway_config(backend, encryption={"key_ring_file": str(ring)}, **extra)
     return start_test_gateway(config), ring
 
 
@@ -171,3 +173,37 @@ def test_key_ring_reloads_without_restart_and_refuses_to_strand_data(
         assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == body
     assert gateway.process.pid == pid
     assert gateway.process.poll() is None
+
+
+def test_sighup_reloads_the_key_ring_in_every_worker_process(
+    start_test_gateway: Callable[..., GatewayProcess], tmp_path: Path
+) -> None:
+    k1, k2 = _key(), _key()
+    gateway, ring = _gateway_with_ring(start_test_gateway, tmp_path, k1, server={"workers": 2})
+    assert gateway.process is not None
+    s3, admin = client_for(gateway), AdminClient.of(gateway)
+    bucket = random_name("hup-")
+    s3.create_bucket(Bucket=bucket)
+    # Under k1 for good (SSE-KMS envelopes are never re-wrapped): k1 stays in use.
+    s3.put_object(Bucket=bucket, Key="old", Body=b"under k1", ServerSideEncryption="aws:kms",
+                  SSEKMSKeyId="k1")  # fmt: skip
+    _write_ring(ring, "k2", {"k1": k1, "k2": k2})
+    os.kill(gateway.process.pid, signal.SIGHUP)
+    _wait_for_log(gateway, "key ring reloaded", times=2)
+    assert _keys(admin)["k2"]["active"]
+    s3.put_object(Bucket=bucket, Key="new", Body=b"under k2", ServerSideEncryption="AES256")
+    assert _keys(admin)["k2"]["versions"] == 1
+    # Each worker refuses a ring that drops k1 and keeps the one it has.
+    _write_ring(ring, "k2", {"k2": k2})
+    os.kill(gateway.process.pid, signal.SIGHUP)
+    _wait_for_log(gateway, "SIGHUP: key ring not reloaded", times=2)
+    assert s3.get_object(Bucket=bucket, Key="old")["Body"].read() == b"under k1"
+    assert s3.get_object(Bucket=bucket, Key="new")["Body"].read() == b"under k2"
+    assert gateway.process.poll() is None
+
+
+def _wait_for_log(gateway: GatewayProcess, line: str, times: int, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while gateway.log_path.read_text().count(line) < times:
+        assert time.monotonic() < deadline, f"{line!r} not logged {times} times"
+        time.sleep(0.1)
