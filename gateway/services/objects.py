@@ -561,6 +561,7 @@ class ObjectService:
         way (nothing is decrypted, so nothing else would notice a damaged replica). None
         when the replica read was damaged: decrypting, which fails over chunk by chunk to
         another replica, is then the way to copy."""
+        online = self._online(source)
         write = await self._begin(bucket, _facts(bucket, key, source.size_bytes, attributes),
                                   attributes, envelope)  # fmt: skip
         length = stored_size(source.size_bytes)
@@ -569,7 +570,7 @@ class ObjectService:
             checksum_algorithm=STORED_ALGORITHM,
             checksum_value=lambda: envelope.stored_checksums[0],
         )
-        ciphertext = self._stored_bytes(self._online(source), length)
+        ciphertext = self._stored_bytes(online, length)
         try:
             outcome = await self._store(write, VerifyingStream(ciphertext, expected), length)
         except (BadDigest, IncompleteBody):
