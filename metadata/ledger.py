@@ -8,6 +8,7 @@ from typing import Any
 import asyncpg
 
 from metadata import replication
+from metadata.buckets import EFFECTIVE_POLICY
 from metadata.db import Conn
 
 
@@ -47,7 +48,7 @@ class LedgerRepo:
 
     async def page(self, after_pk: int, limit: int) -> list[LedgerEntry]:
         rows = await self._pool.fetch(
-            "SELECT v.id, b.name, b.placement_policy, v.key, v.size_bytes, v.storage_class,"
+            f"SELECT v.id, b.name, {EFFECTIVE_POLICY}, v.key, v.size_bytes, v.storage_class,"
             " v.tags,"
             # Temporary copies (restores) lapse on their own: re-placement leaves them be.
             " coalesce((SELECT array_agg(p.backend ORDER BY p.backend) FROM placements p"

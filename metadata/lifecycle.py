@@ -14,11 +14,12 @@ from datetime import datetime
 import asyncpg
 
 from metadata import replication
+from metadata.buckets import EFFECTIVE_POLICY
 from metadata.db import Conn
 
 WORKER_LOCK = "worker:lifecycle"
 _TRANSITION_COLUMNS = (
-    "t.version_pk, t.storage_class, b.name, b.placement_policy, t.started_at, t.waiting_for"
+    f"t.version_pk, t.storage_class, b.name, {EFFECTIVE_POLICY}, t.started_at, t.waiting_for"
 )
 
 

@@ -229,7 +229,10 @@ class ObjectService:
         writer: ReplicaWriter,
         crypto: EncryptionService,
         restores: RestoreRepo,
+        *,
+        hedge_reads: bool = False,
     ) -> None:
+        self._hedge_reads = hedge_reads
         self._restores = restores
         self._crypto = crypto
         self._objects = objects
@@ -361,7 +364,9 @@ class ObjectService:
 
     def ordered(self, bucket: BucketRow, version: VersionRow) -> VersionRow:
         """The version with its replicas in the order reads should try them."""
-        return replace(version, placements=self._topology.order(bucket, version.placements))
+        return replace(
+            version, placements=self._topology.order(bucket, version.key, version.placements)
+        )
 
     async def head(self, bucket: BucketRow, get: GetObjectInput) -> GetObjectResult:
         return await self._resolve(bucket, get, with_body=False)
@@ -424,7 +429,7 @@ class ObjectService:
     ) -> AsyncIterator[bytes | bytearray]:
         version = self._online(version)
         if sealed is None:
-            return await open_range(self._backends, version, first, last)
+            return await open_range(self._backends, version, first, last, hedge=self._hedge_reads)
         return await open_encrypted_range(self._backends, version, sealed, first, last)
 
     def _online(self, version: VersionRow) -> VersionRow:

@@ -28,7 +28,8 @@ REFERENCE = {
     "buckets", "access_keys", "users", "sites", "backends", "links", "placement_policies",
     "quotas", "admin_tokens", "worker_controls", "link_egress", "retired_keys",
 }  # fmt: skip
-LOCAL = {"schema_migrations", "worker_progress"}
+# link_shares: every node writes its demand every second; the coordinator keeps it.
+LOCAL = {"schema_migrations", "worker_progress", "link_shares"}
 # The modules on the request path of every S3 object operation (usage: in every commit).
 HOT_PATH = (
     "metadata/objects.py", "metadata/listing.py", "metadata/multipart.py", "metadata/usage.py",
