@@ -31,7 +31,6 @@ from gateway.workers.replacement import ReplacementWorker
 from metadata.access_keys import AccessKeyRepo, UserRepo
 from metadata.buckets import BucketRepo
 from metadata.egress import EgressRepo, LinkEgress
-from metadata.keys import KeyUsageRepo
 from metadata.ledger import LedgerRepo, VersionPlacements
 from metadata.models import AccessKeyRow, BucketRow
 from metadata.replication import QueueFailure, QueueStats, ReplicationQueueRepo
@@ -161,11 +160,12 @@ class Management:
         linked: dict[str, LinkedBackend],
         control: WorkerControl,
         ring: KeyRing,
+        keys: KeyRotation,
         bucket_service: BucketService,
     ) -> None:
         self._ring = ring
         self._bucket_service = bucket_service
-        self.keys = KeyRotation(KeyUsageRepo(pool), ring)
+        self.keys = keys
         self._config = config
         self._topology_repo = TopologyRepo(pool)
         self._buckets = BucketRepo(pool)
