@@ -60,6 +60,15 @@ class ReplicationRepo:
         )
         return [ReplicationTask(**dict(r)) for r in rows]
 
+    async def renew(self, task_id: int, lease_s: float) -> None:
+        """Extend the lease of a task still in progress."""
+        await self._pool.execute(
+            "UPDATE replication_queue SET not_before = now() + make_interval(secs => $2)"
+            " WHERE id = $1",
+            task_id,
+            lease_s,
+        )
+
     async def retry_later(self, task_id: int, delay_s: float, error: str) -> None:
         await self._pool.execute(
             "UPDATE replication_queue SET not_before = now() + make_interval(secs => $2),"

@@ -8,6 +8,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import TypeVar
 
+from gateway import checksums
 from gateway.backends.base import BackendError
 from gateway.backends.registry import BackendRegistry, UnknownBackend
 from gateway.crypto.format import (
@@ -27,17 +28,47 @@ from metadata.models import PlacementRow, VersionRow
 log = logging.getLogger(__name__)
 
 
+class ReplicaCorrupt(BackendError):
+    """A replica's bytes do not match the checksum recorded when they were written."""
+
+
 async def _placement_stream(
-    backends: BackendRegistry, placement: PlacementRow, segments: list[int], start: int, end: int
+    backends: BackendRegistry, version: VersionRow, placement: PlacementRow, start: int, end: int
 ) -> AsyncIterator[bytes]:
     backend = backends.get(placement.backend)
-    if placement.segment_keys is None:
-        async for chunk in backend.get(placement.backend_key, start, end - start + 1):
-            yield chunk
-        return
+    segments = version.part_sizes or [version.size_bytes]
+    keys = placement.segment_keys or [placement.backend_key]
+    expected = version.part_checksums if version.part_sizes else [version.checksum_value]
     for index, offset, length in segment_spans(segments, start, end):
-        async for chunk in backend.get(placement.segment_keys[index], offset, length):
+        stream = backend.get(keys[index], offset, length)
+        checksum = expected[index] if expected and index < len(expected) else None
+        whole = offset == 0 and length == segments[index]
+        if whole and checksum and version.checksum_algorithm:
+            stream = _checked(stream, version.checksum_algorithm, checksum, length)
+        async for chunk in stream:
             yield chunk
+
+
+async def _checked(
+    stream: AsyncIterator[bytes], algorithm: str, expected: str, size: int
+) -> AsyncIterator[bytes]:
+    """A whole stored segment, each chunk held back until the next arrives and the last
+    until the segment matched its checksum: bytes altered on the backend or on the way
+    never make a complete response. A segment read in one chunk (most objects) is
+    checked before its first byte, so the read fails over to the next replica."""
+    hasher = checksums.new_hasher(algorithm)
+    seen = 0
+    held = b""
+    async for chunk in stream:
+        hasher.update(chunk)
+        seen += len(chunk)
+        if held:
+            yield held
+        held = chunk
+    if seen != size or checksums.encode(hasher.digest()) != expected:
+        raise ReplicaCorrupt(f"read {seen} of {size} bytes failing their {algorithm} checksum")
+    if held:
+        yield held
 
 
 Chunk = TypeVar("Chunk", bytes, bytes | bytearray)
@@ -68,10 +99,9 @@ async def open_range(
     """
     if end < start:
         return _empty()
-    segments = version.part_sizes or [version.size_bytes]
     last_error: Exception | None = None
     for placement in version.placements:
-        stream = _placement_stream(backends, placement, segments, start, end)
+        stream = _placement_stream(backends, version, placement, start, end)
         try:
             first = await _prime(stream)
         except (BackendError, UnknownBackend) as exc:
