@@ -90,7 +90,7 @@ def _config(root: Path, moto: MotoServer, bucket: str, link: LinkProxy) -> dict[
         "placement_policies": _policies(),
         "default_policy": "soak-rep",
         "replication": {"interval_s": 0.5, "stall_timeout_s": 5, "retry_base_delay_s": 0.5,
-                        "retry_max_delay_s": 5, "first_byte_timeout_s": 2},
+                        "retry_max_delay_s": 5, "first_byte_timeout_s": 2, "lease_s": 15},
         "gc": {"interval_s": 2, "deletion_delay_s": 0, "pending_timeout_s": 90,
                "part_grace_s": 90},
         "logging": {"access_log": False},

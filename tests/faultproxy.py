@@ -60,11 +60,11 @@ _ERRORS = {
 
 @dataclass
 class Rule:
-    """Matches a request by method, path substring and query parameter (all optional);
-    fires ``times`` times (None: until removed)."""
+    """Matches a request by method (one or several), path substring and query parameter
+    (all optional); fires ``times`` times (None: until removed)."""
 
     fault: Fault
-    method: str | None = None
+    method: str | tuple[str, ...] | None = None
     path_contains: str = ""
     query_has: str | None = None
     times: int | None = None
@@ -73,11 +73,15 @@ class Rule:
     def matches(self, method: str, path: str, query: set[str]) -> bool:
         if self.times is not None and self.fired >= self.times:
             return False
-        if self.method is not None and method != self.method:
+        if self.method is not None and method not in _as_tuple(self.method):
             return False
         if self.query_has is not None and self.query_has not in query:
             return False
         return self.path_contains in path
+
+
+def _as_tuple(methods: str | tuple[str, ...]) -> tuple[str, ...]:
+    return (methods,) if isinstance(methods, str) else methods
 
 
 @dataclass
@@ -272,18 +276,31 @@ class FaultProxy:
             length = upstream.content_length
             if length is not None:
                 response.content_length = length
-            await response.prepare(request)
             limit = (length or 0) // 2 if fault is Fault.PARTIAL_BODY else None
-            sent = 0
-            async for chunk in upstream.content.iter_chunked(_CHUNK_BYTES):
-                if limit is not None and sent + len(chunk) >= limit:
-                    await response.write(chunk[: limit - sent])
-                    _drop(request)
-                    return response
-                sent += len(chunk)
-                await response.write(chunk)
-            await response.write_eof()
+            try:
+                await self._relay(request, response, upstream, limit)
+            except ConnectionResetError:  # the client went away (a link proxy cut it)
+                _drop(request)
             return response
+
+    async def _relay(
+        self,
+        request: web.Request,
+        response: web.StreamResponse,
+        upstream: aiohttp.ClientResponse,
+        limit: int | None,
+    ) -> None:
+        """Stream the answer; with a ``limit``, stop after that many bytes and hang up."""
+        await response.prepare(request)
+        sent = 0
+        async for chunk in upstream.content.iter_chunked(_CHUNK_BYTES):
+            if limit is not None and sent + len(chunk) >= limit:
+                await response.write(chunk[: limit - sent])
+                _drop(request)
+                return
+            sent += len(chunk)
+            await response.write(chunk)
+        await response.write_eof()
 
 
 def _drop(request: web.Request) -> None:
