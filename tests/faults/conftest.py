@@ -9,8 +9,9 @@
   :class:`LinkProxy` too, so a test can hold the gateway's commit while bytes are written.
 
 Buckets pick their placement policy by LocationConstraint: ``remote`` (mo only),
-``replicated`` (local now, mo through the replication queue) and ``local`` (local only;
-its lifecycle rule transitions ``tr/`` keys to STANDARD_IA, the warm tier: mo).
+``replicated`` (local now, mo through the replication queue), ``both`` (local and mo at
+once, W=1: a failed mo write is queued for replication) and ``local`` (local only; its
+lifecycle rule transitions ``tr/`` keys to STANDARD_IA, the warm tier: mo).
 """
 
 from __future__ import annotations
@@ -63,13 +64,14 @@ def wait_for(condition: Callable[[], bool], what: str, timeout_s: float = WAIT_S
 
 
 def _policies() -> list[dict[str, Any]]:
-    def policy(name: str, replicas: list[dict[str, Any]]) -> dict[str, Any]:
-        return {"name": name, "rules": [{"name": name, "replicas": replicas}]}
+    def policy(name: str, replicas: list[dict[str, Any]], **rule: Any) -> dict[str, Any]:
+        return {"name": name, "rules": [{"name": name, "replicas": replicas, **rule}]}
 
     return [
         policy("local", [{"backend": "local"}]),
         policy("remote", [{"backend": "mo"}]),
         policy("replicated", [{"backend": "local"}, {"backend": "mo", "async": True}]),
+        policy("both", [{"backend": "local"}, {"backend": "mo"}], write_mode="quorum", quorum=1),
     ]
 
 
@@ -199,7 +201,7 @@ def _config(local: Path, moto: MotoServer, bucket: str, link: LinkProxy) -> dict
 
 def _make_buckets(rig: Rig) -> None:
     s3 = rig.s3
-    for policy in ("local", "remote", "replicated"):
+    for policy in ("local", "remote", "replicated", "both"):
         name = random_name(f"mx-{policy}-")
         s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": policy})
         rig.buckets[policy] = name

@@ -200,15 +200,19 @@ class Get(Put):
 
 
 class Copy(Put):
+    """From the remote bucket (read over the faulty link) into the ``both`` bucket (local
+    and mo at once, W=1): a failed read fails the copy, a failed mo write only queues it."""
+
     name = "copy"
 
     def prepare(self) -> None:
-        super().prepare()
-        self.source = random_name("src-")
-        self.put(self.bucket, self.source, self.new)
+        self.old, self.new = os.urandom(BODY_BYTES), os.urandom(BODY_BYTES)
+        self.bucket, self.source = self.rig.buckets["both"], random_name("src-")
+        self.put(self.bucket, self.key, self.old)
+        self.put(self.rig.buckets["remote"], self.source, self.new)
 
     def act(self) -> None:
-        source = {"Bucket": self.bucket, "Key": self.source}
+        source = {"Bucket": self.rig.buckets["remote"], "Key": self.source}
         self.rig.s3.copy_object(Bucket=self.bucket, Key=self.key, CopySource=source)
         self.acknowledge(self.bucket, self.key, md5(self.new))
 
@@ -313,13 +317,13 @@ _UNAVAILABLE: Row = {"PUT": UNAVAILABLE, "multipart": UNAVAILABLE, "GET": UNAVAI
 MATRIX: dict[str, dict[str, Expected]] = {
     "link cut": _UNAVAILABLE,
     "link reset mid-upload": _UNAVAILABLE
-    | {"GET": RECOVERS, "PUT": WRITE_FAILS, "multipart": WRITE_FAILS, "copy": WRITE_FAILS},
+    | {"GET": RECOVERS, "PUT": WRITE_FAILS, "multipart": WRITE_FAILS, "copy": RECOVERS},
     "link reset mid-download": _TRANSPARENT | {"GET": READ_FAILS, "copy": UNAVAILABLE},
     "link delay 300 ms": _TRANSPARENT,
     "link throttle 4 MiB/s": _TRANSPARENT,
     # The store's ETag is checked against the MD5 of the bytes sent; reads against the
     # checksum recorded at write time.
-    "link corrupts uploads": _UNAVAILABLE | {"GET": RECOVERS},
+    "link corrupts uploads": _UNAVAILABLE | {"GET": RECOVERS, "copy": RECOVERS},
     "link corrupts downloads": _TRANSPARENT | {"GET": READ_FAILS, "copy": UNAVAILABLE},
     # The S3 driver retries a failed read; a streamed body cannot be sent again, so a
     # write fails at once (the client retries it) and a queued copy is retried later.
@@ -332,7 +336,7 @@ MATRIX: dict[str, dict[str, Expected]] = {
     # read_timeout_s per attempt (5 s here, 30 s by default; 3 attempts).
     "backend hangs": _UNAVAILABLE,
     "backend partial body": _TRANSPARENT | {"GET": READ_FAILS, "copy": UNAVAILABLE},
-    "backend wrong ETag": _UNAVAILABLE | {"GET": RECOVERS},
+    "backend wrong ETag": _UNAVAILABLE | {"GET": RECOVERS, "copy": RECOVERS},
 }
 
 CASES = [(fault, op) for fault, row in MATRIX.items() for op in row]
