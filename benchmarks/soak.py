@@ -494,6 +494,25 @@ def _stack(workdir: Path) -> Iterator[tuple[GatewayProcess, Faults]]:
         yield gateway, Faults(link, backend)
 
 
+def _unhandled_errors(log: Path) -> list[str]:
+    """The last line of every traceback the gateway logged as an unhandled error (an S3
+    InternalError): the error each one ended with."""
+    found: list[str] = []
+    in_traceback = False
+    last = ""
+    for line in log.read_text(errors="replace").splitlines():
+        if "unhandled error in" in line:
+            in_traceback, last = True, ""
+        elif in_traceback and (line.startswith("{") or line[:4].isdigit()):
+            found.append(last)
+            in_traceback = False
+        elif in_traceback and line and not line.startswith(" "):
+            last = line
+    if in_traceback:
+        found.append(last)
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0)
@@ -509,6 +528,7 @@ def main() -> None:
         with _stack(workdir) as (gateway, faults), Sampler(gateway, args.sample_s) as sampler:
             lost = asyncio.run(_workload(gateway, faults, model, args))
             code, scrub = gateway.cli("scrub", "--full")
+            unhandled = _unhandled_errors(gateway.log_path)
             report = {
                 "minutes": args.minutes,
                 "workers": args.workers,
@@ -521,6 +541,8 @@ def main() -> None:
                 "ok_by_operation": dict(sorted(model.ok.items())),
                 "errors": dict(sorted(model.errors.items())),
                 "faults_injected": dict(sorted(faults.applied.items())),
+                "gateway_unhandled_errors": len(unhandled),
+                "unhandled_error_examples": unhandled[:5],
                 "scrub": {k: scrub.get(k) for k in ("checked", "missing", "corrupt")}
                 | {"orphans": sum(len(v) for v in scrub.get("orphans", {}).values())},
                 **summarise(sampler.samples),
