@@ -223,7 +223,7 @@ def check_consistent(rig: Rig) -> None:
 
     wait_for(settled, "gc and replication to settle")
     wait_for(lambda: not rig.mo_uploads(), "gc to abort abandoned backend uploads")
-    assert not rig.local_temp_files(), "temp files of dead writes left on local"
+    wait_for(lambda: not rig.local_temp_files(), "gc to sweep temp files of dead writes")
     referenced: dict[str, set[str]] = {"local": set(), "mo": set()}
     for p in ledger.ok_placements():
         referenced[p["backend"]].update(p["segment_keys"] or [p["backend_key"]])
