@@ -67,7 +67,8 @@ def _declared_length(request: web.Request, chunked: bool) -> int | None:
         if chunked:
             raise MissingContentLength()
         return None
-    if not value.isdigit():
+    # ASCII digits only (str.isdigit() also takes "²"), and few enough for int().
+    if not value.isascii() or not value.isdigit() or len(value) > 19:
         raise InvalidArgument(f"Invalid {name}", ArgumentName=name)
     return int(value)
 

@@ -32,7 +32,8 @@ STORAGE_CLASSES = frozenset(
         "GLACIER", "DEEP_ARCHIVE", "GLACIER_IR", "OUTPOSTS", "SNOW", "EXPRESS_ONEZONE",
     }
 )  # fmt: skip
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# ASCII digits: \d would also take other scripts' digits, which RFC 9110 does not.
+_RANGE = re.compile(r"^bytes=([0-9]*)-([0-9]*)$")
 META_PREFIX = "x-amz-meta-"
 
 
