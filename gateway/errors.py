@@ -99,6 +99,7 @@ InvalidStorageClass = _error(
     "InvalidStorageClass", 400, "The storage class you specified is not valid."
 )
 InvalidTag = _error("InvalidTag", 400, "The tag provided was not a valid tag.")
+InvalidURI = _error("InvalidURI", 400, "Couldn't parse the specified URI.")
 InvalidLocationConstraint = _error(
     "InvalidLocationConstraint", 400, "The specified location constraint is not valid."
 )

@@ -6,12 +6,13 @@ import re
 from collections.abc import Mapping
 from datetime import datetime
 from email.utils import format_datetime, parsedate_to_datetime
-from urllib.parse import parse_qsl, quote, unquote
+from urllib.parse import parse_qsl, quote
 
 from multidict import CIMultiDictProxy
 
 from gateway import checksums
 from gateway.errors import InvalidArgument, InvalidStorageClass, NotImplementedError_
+from gateway.s3.router import decode_name
 from gateway.services.context import ByteRange, Conditions
 from gateway.services.objects import ObjectAttributes
 from metadata.models import VersionRow
@@ -141,7 +142,7 @@ def canned_acl(headers: Mapping[str, str], default: str = "private") -> str:
 def copy_source(value: str) -> tuple[str, str, str | None]:
     """(bucket, key, versionId) of x-amz-copy-source."""
     path, _, query = value.partition("?")
-    path = unquote(path).lstrip("/")
+    path = decode_name(path).lstrip("/")
     bucket, _, key = path.partition("/")
     if not bucket or not key:
         raise InvalidArgument(

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.errors import MalformedXML
+from gateway.errors import InvalidBucketName, InvalidURI, MalformedXML
 from gateway.s3 import headers as h
 from gateway.s3 import sigv4, xml
 from gateway.s3.handlers.buckets import parse_cors
+from gateway.s3.router import split_target
+from gateway.services.buckets import check_bucket_name
 
 CORS_MAX_AGE = (
     b"<CORSConfiguration><CORSRule><AllowedMethod>GET</AllowedMethod><AllowedOrigin>*"
@@ -44,3 +46,15 @@ def test_an_unknown_xml_encoding_is_malformed() -> None:
 def test_a_cors_max_age_that_is_no_integer_is_malformed() -> None:
     with pytest.raises(MalformedXML):
         parse_cors(xml.parse(CORS_MAX_AGE, "CORSConfiguration"))
+
+
+@pytest.mark.parametrize("name", ["1.2.3.04", "01.2.3.4", "999.1.1.1"])
+def test_bucket_names_formatted_as_ip_addresses_are_invalid(name: str) -> None:
+    with pytest.raises(InvalidBucketName):
+        check_bucket_name(name)
+
+
+@pytest.mark.parametrize("path", ["/bucket/a%FFb", "/bucket/a%00b", "/bucket/a\udcffb", "/b%C3/k"])
+def test_names_that_are_not_utf8_or_hold_nul_are_invalid_uri(path: str) -> None:
+    with pytest.raises(InvalidURI):
+        split_target("gw", path, None)
