@@ -144,6 +144,11 @@ RequestTimeTooSkewed = _error(
     "The difference between the request time and the current time is too large.",
 )
 ServiceUnavailable = _error("ServiceUnavailable", 503, "Please reduce your request rate.")
+RequestTimeout = _error(
+    "RequestTimeout",
+    400,
+    "Your socket connection to the server was not read from or written to within the timeout period. Idle connections will be closed.",
+)
 SlowDown = _error("SlowDown", 503, "Please reduce your request rate.")
 SignatureDoesNotMatch = _error(
     "SignatureDoesNotMatch",

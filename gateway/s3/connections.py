@@ -59,10 +59,19 @@ class ConnectionLimit:
 
 
 LIMIT = web.AppKey("connection_limit", ConnectionLimit)
+# aiohttp's idle timeout stops while a handler runs: a body that stops arriving (slowloris)
+# would hold its request open for ever. The body reader applies the same idle timeout.
+BODY_IDLE_TIMEOUT_S = web.AppKey("body_idle_timeout_s", float)
 
 
 def install(app: web.Application, server: ServerConfig) -> None:
     app[LIMIT] = ConnectionLimit(server.max_connections)
+    app[BODY_IDLE_TIMEOUT_S] = server.idle_timeout_s
+
+
+def body_idle_timeout_s(request: web.Request) -> float | None:
+    """Seconds a request body may send nothing before it is refused with RequestTimeout."""
+    return request.app.get(BODY_IDLE_TIMEOUT_S)
 
 
 def refuses(request: web.Request) -> bool:
