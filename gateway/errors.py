@@ -144,6 +144,11 @@ RequestTimeTooSkewed = _error(
     "The difference between the request time and the current time is too large.",
 )
 ServiceUnavailable = _error("ServiceUnavailable", 503, "Please reduce your request rate.")
+RequestHeaderSectionTooLarge = _error(
+    "RequestHeaderSectionTooLarge",
+    400,
+    "Your request header section exceeds the maximum allowed size.",
+)
 RequestTimeout = _error(
     "RequestTimeout",
     400,
