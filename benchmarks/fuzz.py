@@ -71,7 +71,10 @@ def _worker(budget: int, deadline: float, per_round: int, batch: int, hang_s: fl
     tests = _properties()
     for name, test in tests.items():
         _counting(test, name, outcome.counts)
+    rounds = 0
     while _inputs(outcome) < budget and time.time() < deadline:
+        rounds += 1
+        print(f"worker {os.getpid()}: round {rounds}, {_inputs(outcome)} inputs", flush=True)
         for name, test in tests.items():
             if name in outcome.failures:
                 continue
