@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import unquote
 
-from gateway.errors import InvalidURI, MethodNotAllowed, NotImplementedError_
+from gateway.errors import InvalidArgument, InvalidURI, MethodNotAllowed, NotImplementedError_
 
 
 class Op(StrEnum):
@@ -107,6 +107,16 @@ def decode_name(encoded: str) -> str:
     if "\x00" in name:
         raise InvalidURI()
     return name
+
+
+def check_query(query: Mapping[str, str]) -> None:
+    """InvalidArgument for a query parameter holding NUL: prefixes, markers, version and
+    upload ids all reach PostgreSQL text, which cannot hold it."""
+    for name, value in query.items():
+        if "\x00" in name or "\x00" in value:
+            raise InvalidArgument(
+                "Query parameters may not contain NUL.", ArgumentName=name.replace("\x00", "")
+            )
 
 
 def route(

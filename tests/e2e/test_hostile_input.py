@@ -274,3 +274,18 @@ def test_presigned_urls_over_seven_days_are_refused(s3: Any, bucket: str, expire
         body = error.read()
     assert error.code == 400
     assert rawclient.Response(400, "", {}, body).error_code() == "AuthorizationQueryParametersError"
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["list-type=2&prefix=a%00", "list-type=2&start-after=%00", "delimiter=%00",
+     "marker=%FF%00", "versions=&key-marker=%00", "uploads=&upload-id-marker=%00"],
+)  # fmt: skip
+@pytest.mark.usefixtures("intact")
+def test_nul_in_query_parameters_is_invalid_argument(
+    creds: rawclient.Credentials, bucket: str, query: str
+) -> None:
+    answer = rawclient.request(creds, "GET", f"/{bucket}", query=query)
+    assert (answer.status, answer.error_code()) == (400, "InvalidArgument"), answer.body
+    answer = rawclient.request(creds, "GET", f"/{bucket}/existing", query="versionId=a%00")
+    assert (answer.status, answer.error_code()) == (400, "InvalidArgument"), answer.body
