@@ -289,3 +289,24 @@ def test_nul_in_query_parameters_is_invalid_argument(
     assert (answer.status, answer.error_code()) == (400, "InvalidArgument"), answer.body
     answer = rawclient.request(creds, "GET", f"/{bucket}/existing", query="versionId=a%00")
     assert (answer.status, answer.error_code()) == (400, "InvalidArgument"), answer.body
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "code"),
+    [("x-amz-meta-a", b"\xff\xfe", "InvalidArgument"),
+     ("content-type", b"text/\xff", "InvalidArgument"),
+     ("cache-control", b"\xc3(", "InvalidArgument"),
+     ("x-amz-tagging", b"a=%00", "InvalidTag")],
+    ids=["metadata", "content-type", "cache-control", "tagging"],
+)  # fmt: skip
+@pytest.mark.usefixtures("intact")
+def test_stored_headers_that_are_not_utf8_or_hold_nul_are_refused(
+    creds: rawclient.Credentials, bucket: str, name: str, value: bytes, code: str
+) -> None:
+    signed = rawclient.sign_payload(creds, "PUT", rawclient.object_path(bucket, "existing"), b"x")
+    head = rawclient.head_bytes(signed, {"Content-Length": "1"})[:-2]
+    with rawclient.connect(creds) as sock:
+        sock.sendall(head + name.encode() + b": " + value + b"\r\n\r\nx")
+        answer = rawclient.RawReader(sock).read_response()
+    assert answer is not None
+    assert (answer.status, answer.error_code()) == (400, code), answer.body
