@@ -8,25 +8,15 @@ body hashing), streams bodies both ways and never keeps a body it reads.
 from __future__ import annotations
 
 import asyncio
-import functools
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from urllib.parse import quote, urlsplit
+from datetime import datetime
+from urllib.parse import quote
 
 import aiohttp
 
-from gateway.s3.sigv4 import (
-    ALGORITHM,
-    AMZ_DATE_FORMAT,
-    UNSIGNED_PAYLOAD,
-    Credential,
-    canonical_request,
-    hmac_hex,
-    signing_key,
-    string_to_sign,
-)
+from gateway.sigv4 import sign_headers
 
 MIB = 1024 * 1024
 READ_CHUNK_BYTES = 256 * 1024
@@ -39,11 +29,6 @@ class Credentials:
     region: str = "us-east-1"
 
 
-@functools.lru_cache(maxsize=16)
-def _signing_key(secret_key: str, credential: Credential) -> bytes:
-    return signing_key(secret_key, credential)
-
-
 def sign(
     method: str,
     url: str,
@@ -52,28 +37,16 @@ def sign(
     *,
     now: datetime | None = None,
 ) -> dict[str, str]:
-    """Headers (with Authorization) for ``method url``; the payload is not signed.
-
-    ``url`` must already be percent-encoded the way it goes on the wire.
-    """
-    parts = urlsplit(url)
-    amz_date = (now or datetime.now(UTC)).strftime(AMZ_DATE_FORMAT)
-    credential = Credential(credentials.access_key, amz_date[:8], credentials.region, "s3")
-    signed = {k.lower(): v for k, v in (headers or {}).items()}
-    signed.update(
-        {"host": parts.netloc, "x-amz-date": amz_date, "x-amz-content-sha256": UNSIGNED_PAYLOAD}
+    """Headers (with Authorization) for ``method url``; the payload is not signed."""
+    return sign_headers(
+        method,
+        url,
+        credentials.access_key,
+        credentials.secret_key,
+        credentials.region,
+        headers,
+        now=now,
     )
-    names = sorted(signed)
-    canonical = canonical_request(
-        method, parts.path or "/", parts.query, signed, names, UNSIGNED_PAYLOAD, presigned=False
-    )
-    to_sign = string_to_sign(amz_date, credential.scope, canonical)
-    signature = hmac_hex(_signing_key(credentials.secret_key, credential), to_sign)
-    signed["authorization"] = (
-        f"{ALGORITHM} Credential={credentials.access_key}/{credential.scope},"
-        f" SignedHeaders={';'.join(names)}, Signature={signature}"
-    )
-    return signed
 
 
 def object_url(endpoint: str, bucket: str, key: str = "", query: str = "") -> str:
