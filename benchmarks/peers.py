@@ -99,8 +99,22 @@ def workload_cells(name: str, quick: bool) -> list[Cell]:
 
 
 async def _prepare(client: LeanS3Client, bucket: str, size: int, keys: int) -> None:
+    """Write the objects a cell reads, a few at a time, each tried up to 3 times: rclone
+    answers 500 now and then to concurrent PUTs under one new directory."""
     body = bytes(range(256)) * (size // 256) if size >= 256 else b"x" * size
-    await asyncio.gather(*(client.put(bucket, f"get/{size}/{i}", body, size) for i in range(keys)))
+    gate = asyncio.Semaphore(8)
+
+    async def put(key: str) -> None:
+        async with gate:
+            for attempt in range(3):
+                try:
+                    await client.put(bucket, key, body, size)
+                    return
+                except S3Error:
+                    if attempt == 2:
+                        raise
+
+    await asyncio.gather(*(put(f"get/{size}/{i}") for i in range(keys)))
 
 
 def _operation(
