@@ -98,6 +98,13 @@ def workload_cells(name: str, quick: bool) -> list[Cell]:
     raise ValueError(name)
 
 
+def _only(cells: list[Cell], args: argparse.Namespace) -> list[Cell]:
+    """The cells whose object size (KiB) is in ``--size-kib``, if given."""
+    if not args.size_kib:
+        return cells
+    return [c for c in cells if c.size // KIB in args.size_kib]
+
+
 async def _prepare(client: LeanS3Client, bucket: str, size: int, keys: int) -> None:
     """Write the objects a cell reads, a few at a time, each tried up to 3 times: rclone
     answers 500 now and then to concurrent PUTs under one new directory."""
@@ -239,6 +246,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="short cells, 1 run, no 64x64 MiB")
     parser.add_argument("--runs", type=int, default=None, help="interleaved runs (default 3)")
     parser.add_argument("--seconds", type=float, default=None, help="per cell and contender")
+    parser.add_argument("--size-kib", type=int, action="append", help="only these sizes")
     args = parser.parse_args()
     runs = args.runs or (1 if args.quick else 3)
     seconds = args.seconds or (1.5 if args.quick else 4.0)
@@ -251,7 +259,9 @@ def main() -> None:
             print(f"== {name}: {runs} interleaved run(s) of {seconds:.1f} s per contender")
             if name in CELL_WORKLOADS:
                 rows += asyncio.run(
-                    run_cells(name, workload_cells(name, args.quick), field, runs, seconds)
+                    run_cells(
+                        name, _only(workload_cells(name, args.quick), args), field, runs, seconds
+                    )  # fmt: skip
                 )
             else:
                 extra[name] = peer_extras.run(name, field, args.quick)
