@@ -8,25 +8,15 @@ body hashing), streams bodies both ways and never keeps a body it reads.
 from __future__ import annotations
 
 import asyncio
-import functools
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from urllib.parse import quote, urlsplit
+from datetime import datetime
+from urllib.parse import quote
 
 import aiohttp
 
-from gateway.s3.sigv4 import (
-    ALGORITHM,
-    AMZ_DATE_FORMAT,
-    UNSIGNED_PAYLOAD,
-    Credential,
-    canonical_request,
-    hmac_hex,
-    signing_key,
-    string_to_sign,
-)
+from gateway.sigv4 import sign_headers
 
 MIB = 1024 * 1024
 READ_CHUNK_BYTES = 256 * 1024
@@ -39,11 +29,6 @@ class Credentials:
     region: str = "us-east-1"
 
 
-@functools.lru_cache(maxsize=16)
-def _signing_key(secret_key: str, credential: Credential) -> bytes:
-    return signing_key(secret_key, credential)
-
-
 def sign(
     method: str,
     url: str,
@@ -52,28 +37,16 @@ def sign(
     *,
     now: datetime | None = None,
 ) -> dict[str, str]:
-    """Headers (with Authorization) for ``method url``; the payload is not signed.
-
-    ``url`` must already be percent-encoded the way it goes on the wire.
-    """
-    parts = urlsplit(url)
-    amz_date = (now or datetime.now(UTC)).strftime(AMZ_DATE_FORMAT)
-    credential = Credential(credentials.access_key, amz_date[:8], credentials.region, "s3")
-    signed = {k.lower(): v for k, v in (headers or {}).items()}
-    signed.update(
-        {"host": parts.netloc, "x-amz-date": amz_date, "x-amz-content-sha256": UNSIGNED_PAYLOAD}
+    """Headers (with Authorization) for ``method url``; the payload is not signed."""
+    return sign_headers(
+        method,
+        url,
+        credentials.access_key,
+        credentials.secret_key,
+        credentials.region,
+        headers,
+        now=now,
     )
-    names = sorted(signed)
-    canonical = canonical_request(
-        method, parts.path or "/", parts.query, signed, names, UNSIGNED_PAYLOAD, presigned=False
-    )
-    to_sign = string_to_sign(amz_date, credential.scope, canonical)
-    signature = hmac_hex(_signing_key(credentials.secret_key, credential), to_sign)
-    signed["authorization"] = (
-        f"{ALGORITHM} Credential={credentials.access_key}/{credential.scope},"
-        f" SignedHeaders={';'.join(names)}, Signature={signature}"
-    )
-    return signed
 
 
 def object_url(endpoint: str, bucket: str, key: str = "", query: str = "") -> str:
@@ -150,10 +123,16 @@ class LeanS3Client:
             "PUT", object_url(self.endpoint, bucket, key), data=body, headers=headers
         )
 
-    async def get(self, bucket: str, key: str) -> int:
-        """Read the whole object, discarding it; return the byte count."""
+    async def get(self, bucket: str, key: str, ttfb_s: list[float] | None = None) -> int:
+        """Read the whole object, discarding it; return the byte count.
+
+        With ``ttfb_s``, append the time from sending to the response headers.
+        """
         url = object_url(self.endpoint, bucket, key)
+        began = time.perf_counter()
         async with self.session.get(url, headers=sign("GET", url, self.credentials)) as response:
+            if ttfb_s is not None:
+                ttfb_s.append(time.perf_counter() - began)
             if response.status != 200:
                 raise S3Error(response.status, await response.read())
             received = 0
@@ -161,8 +140,42 @@ class LeanS3Client:
                 received += len(chunk)
             return received
 
+    async def create_multipart_upload(self, bucket: str, key: str) -> str:
+        url = object_url(self.endpoint, bucket, key, "uploads")
+        body = await self.request("POST", url)
+        return _element(body, "UploadId")
+
+    async def upload_part(
+        self, bucket: str, key: str, upload_id: str, number: int, body: bytes
+    ) -> str:
+        """Upload part ``number``; return its ETag."""
+        query = f"partNumber={number}&uploadId={quote(upload_id, safe='')}"
+        url = object_url(self.endpoint, bucket, key, query)
+        signed = sign("PUT", url, self.credentials, {"content-length": str(len(body))})
+        async with self.session.put(url, data=body, headers=signed) as response:
+            if response.status != 200:
+                raise S3Error(response.status, await response.read())
+            return response.headers["ETag"]
+
+    async def complete_multipart_upload(
+        self, bucket: str, key: str, upload_id: str, etags: list[str]
+    ) -> None:
+        parts = "".join(
+            f"<Part><PartNumber>{n}</PartNumber><ETag>{etag}</ETag></Part>"
+            for n, etag in enumerate(etags, start=1)
+        )
+        body = f"<CompleteMultipartUpload>{parts}</CompleteMultipartUpload>".encode()
+        url = object_url(self.endpoint, bucket, key, f"uploadId={quote(upload_id, safe='')}")
+        await self.request("POST", url, data=body, headers={"content-length": str(len(body))})
+
     async def list_objects_v2(self, bucket: str, query: str) -> bytes:
         return await self.request("GET", object_url(self.endpoint, bucket, query=query))
+
+
+def _element(body: bytes, name: str) -> str:
+    """The text of the first ``<name>`` element of a small XML answer."""
+    start = body.index(f"<{name}>".encode()) + len(name) + 2
+    return body[start : body.index(f"</{name}>".encode(), start)].decode()
 
 
 @dataclass(slots=True)
@@ -172,6 +185,8 @@ class LoadResult:
     bytes: int = 0
     elapsed_s: float = 0.0
     latencies_s: list[float] = field(default_factory=list)
+    ttfb_s: list[float] = field(default_factory=list)
+    errors: int = 0
 
     @property
     def ops_per_s(self) -> float:
@@ -188,9 +203,13 @@ async def run_load(
     *,
     concurrency: int,
     duration_s: float,
+    result: LoadResult | None = None,
 ) -> LoadResult:
-    """Run ``operation(sequence_number) -> bytes moved`` from ``concurrency`` workers."""
-    result = LoadResult(label)
+    """Run ``operation(sequence_number) -> bytes moved`` from ``concurrency`` workers.
+
+    ``result`` lets the operation record more (time to first byte, errors) in it.
+    """
+    result = result or LoadResult(label)
     counter = iter(range(1 << 62))
     deadline = time.perf_counter() + duration_s
 

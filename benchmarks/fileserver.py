@@ -71,13 +71,13 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     args.root.mkdir(parents=True, exist_ok=True)
+    serve_on_loopback(make_app(args.root), args.port)
+
+
+def serve_on_loopback(app: web.Application, port: int) -> None:
+    """Serve ``app`` on 127.0.0.1:``port`` with uvloop and no access log until killed."""
     web.run_app(
-        make_app(args.root),
-        host="127.0.0.1",
-        port=args.port,
-        print=None,
-        access_log=None,
-        loop=uvloop.new_event_loop(),
+        app, host="127.0.0.1", port=port, print=None, access_log=None, loop=uvloop.new_event_loop()
     )
 
 

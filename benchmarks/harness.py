@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
+import subprocess
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Iterator
@@ -20,8 +21,10 @@ from tests.servers import (
     MotoServer,
     PostgresServer,
     SeaweedServer,
+    free_port,
     fresh_database,
     make_bucket,
+    port_answers,
     random_name,
 )
 
@@ -71,7 +74,7 @@ def gateway_stack(kind: str) -> Iterator[Stack]:
         stack.callback(shutil.rmtree, workdir, ignore_errors=True)
         postgres = stack.enter_context(PostgresServer())
         dsn, drop = asyncio.run(fresh_database(postgres.dsn))
-        stack.callback(_run_sync, drop)
+        stack.callback(run_sync, drop)
         backend = _backend(kind, workdir, stack)
         config = {"backends": [backend], "default_backend": backend["name"], "gc": BENCH_GC}
         gateway = GatewayProcess(workdir / "gateway", dsn, config)
@@ -84,7 +87,7 @@ def gateway_stack(kind: str) -> Iterator[Stack]:
             raise
 
 
-def _run_sync(factory: Callable[[], Awaitable[None]]) -> None:
+def run_sync(factory: Callable[[], Awaitable[None]]) -> None:
     async def call() -> None:
         await factory()
 
@@ -113,3 +116,19 @@ def _tree_sum(pid: int, measure: Callable[[psutil.Process], float]) -> float:
 def gateway_pid(gateway: GatewayProcess) -> int:
     assert gateway.process is not None, "the gateway is not running"
     return gateway.process.pid
+
+
+@contextlib.contextmanager
+def module_server(module: str, *args: str) -> Iterator[tuple[str, int]]:
+    """``python -m module --port P ARGS`` on a free port: (endpoint, pid), stopped on exit."""
+    port = free_port()
+    command = [sys.executable, "-m", module, "--port", str(port), *args]
+    process = subprocess.Popen(command)
+    try:
+        while not port_answers(port):
+            if process.poll() is not None:
+                raise RuntimeError(f"{module} exited")
+        yield f"http://127.0.0.1:{port}", process.pid
+    finally:
+        process.terminate()
+        process.wait()

@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from benchmarks.client import MIB, Credentials, LeanS3Client, LoadResult, percentile, run_load
-from benchmarks.harness import BACKEND_KINDS, Stack, gateway_stack
-from tests.servers import free_port, port_answers
+from benchmarks.harness import BACKEND_KINDS, Stack, gateway_stack, module_server
 
 OBJECT_BYTES = MIB
 CONCURRENCY = 16
@@ -39,18 +36,11 @@ class Target:
 
 @contextmanager
 def file_server(stack: Stack) -> Iterator[str]:
-    port = free_port()
-    root = stack.workdir / "direct"
-    command = [sys.executable, "-m", "benchmarks.fileserver", "--root", str(root)]
-    process = subprocess.Popen([*command, "--port", str(port)])
-    try:
-        while not port_answers(port):
-            if process.poll() is not None:
-                raise RuntimeError("benchmarks.fileserver exited")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait()
+    with module_server("benchmarks.fileserver", "--root", str(stack.workdir / "direct")) as (
+        endpoint,
+        _,
+    ):
+        yield endpoint
 
 
 async def prepare(target: Target, body: bytes) -> None:

@@ -1,7 +1,7 @@
 """A minimal SigV4 client for requests boto3 will not send: hand-made bodies, skewed clocks,
 broken chunk signatures, short bodies, bare ``Expect: 100-continue`` exchanges.
 
-Signing reuses the gateway's pure :mod:`gateway.s3.sigv4` functions; those are checked
+Signing reuses the gateway's pure :mod:`gateway.sigv4` functions; those are checked
 against botocore in ``tests/test_sigv4.py``, so a request signed here is one botocore would
 sign the same way.
 """
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import quote, urlsplit
 
-from gateway.s3 import sigv4
+from gateway import sigv4
 
 REGION = "us-east-1"
 STREAMING_SIGNED = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"

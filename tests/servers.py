@@ -155,6 +155,12 @@ class _ServerProcess:
         if not self.keep_logs:
             shutil.rmtree(self.tmpdir, ignore_errors=True)
 
+    @property
+    def pid(self) -> int:
+        """The server's process id (benchmarks read its CPU time and memory)."""
+        assert self._process is not None, f"{self.what} is not running"
+        return self._process.pid
+
     def log_tail(self, lines: int = 30) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -216,6 +222,37 @@ class MotoServer(_ServerProcess):
                 return True
         except (urllib.error.URLError, OSError):
             return False
+
+
+class RcloneServer(_ServerProcess):
+    """``rclone serve s3`` over ``root`` (each directory in it a bucket): a peer gateway."""
+
+    what = "rclone"
+
+    def __init__(self, root: Path, access_key: str = "sbrcloneak", secret_key: str = "sbrclonesk"):
+        super().__init__()
+        self.root = root
+        self.access_key = access_key
+        self.secret_key = secret_key
+        self.port = free_port()
+        self.endpoint_url = f"http://{LOOPBACK}:{self.port}"
+
+    def command(self) -> list[str]:
+        return [
+            venv_binary("rclone"),
+            "serve",
+            "s3",
+            str(self.root),
+            "--addr",
+            f"{LOOPBACK}:{self.port}",
+            "--auth-key",
+            f"{self.access_key},{self.secret_key}",
+            "--vfs-cache-mode",
+            "off",
+        ]
+
+    def ready(self) -> bool:
+        return port_answers(self.port)
 
 
 class SeaweedServer(_ServerProcess):

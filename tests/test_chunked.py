@@ -10,8 +10,7 @@ from collections.abc import Iterable, Sequence
 import pytest
 from botocore.httpchecksum import AwsChunkedWrapper, Crc32Checksum
 
-from gateway import checksums
-from gateway.s3 import sigv4
+from gateway import checksums, sigv4
 from gateway.s3.chunked import AwsChunkedDecoder, ChunkedError, ChunkSigner
 
 DOC_SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"

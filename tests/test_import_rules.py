@@ -59,7 +59,7 @@ def test_drivers_import_neither_metadata_nor_aiohttp_web() -> None:
 @pytest.mark.parametrize(
     "module",
     ["gateway/services/context.py", "gateway/services/streams.py", "gateway/checksums.py",
-     "gateway/s3/sigv4.py", "gateway/s3/chunked.py", "gateway/placement/model.py",
+     "gateway/sigv4.py", "gateway/s3/chunked.py", "gateway/placement/model.py",
      "gateway/placement/engine.py", "gateway/placement/policy_io.py"],
 )  # fmt: skip
 def test_pure_modules_import_neither_aiohttp_nor_asyncpg(module: str) -> None:

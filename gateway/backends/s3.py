@@ -1,8 +1,13 @@
-"""A backend on one bucket of any S3-compatible store, through aiobotocore.
+"""A backend on one bucket of any S3-compatible store.
 
-One long-lived client per backend, opened by :meth:`S3Backend.start` and held by an
-``AsyncExitStack`` (aiobotocore's recommended pattern). Bodies stream both ways; a PUT
-holds at most about one part in memory.
+GETs are plain aiohttp signed by :func:`gateway.sigv4.sign_headers`: aiobotocore spends
+several times the CPU per request of the whole rest of a small GET (its request pipeline,
+not the bytes). Everything else (PUT, HEAD, DELETE, listing, multipart) goes through one
+long-lived aiobotocore client, opened by :meth:`S3Backend.start` and held by an
+``AsyncExitStack``: a plain-aiohttp PUT whose store connection was cut mid-body sometimes
+dropped the client's connection instead of answering 503 (tests/faults), so PUTs stay on
+the path the fault matrix proves. Bodies stream both ways; a
+PUT holds at most about one part in memory.
 """
 
 from __future__ import annotations
@@ -16,13 +21,16 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import aiohttp
 from aiobotocore.config import AioConfig  # type: ignore[import-untyped]
 from aiobotocore.session import get_session  # type: ignore[import-untyped]
 from botocore.exceptions import BotoCoreError, ClientError
+from yarl import URL
 
 from gateway.backends.base import BackendCapabilities, BackendError, BackendKeyNotFound
+from gateway.sigv4 import sign_headers
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client
@@ -33,6 +41,13 @@ logger = logging.getLogger(__name__)
 # S3 refuses non-final parts below 5 MiB.
 MIN_PART_SIZE_BYTES = 5 * 1024 * 1024
 READ_CHUNK_BYTES = 1024 * 1024
+# A dead path must fail in seconds so writes and reads move on to other replicas.
+CONNECT_TIMEOUT_S = 5
+# Sent again once if the connection fails before an answer (a pooled connection the store
+# had closed) or the store answers a passing error: what botocore's retries did for GETs.
+GET_ATTEMPTS = 2
+# Answers worth a second attempt, as botocore's standard retries treat them.
+_RETRIED_STATUSES = frozenset({500, 502, 503, 504})
 _NOT_FOUND_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 # The ETag of a plain PUT or part upload is the MD5 of the bytes the store received.
 _MD5_ETAG = re.compile(r"[0-9a-f]{32}")
@@ -80,11 +95,13 @@ class S3Backend:
         # Multipart uploads listed by earlier sweeps, and when this node first saw them.
         self._uploads_seen: dict[tuple[str, str], float] = {}
         self._client: S3Client | None = None
+        self._http: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
-        """Open the long-lived client. Idempotent."""
+        """Open the long-lived clients. Idempotent."""
         if self._client is not None:
             return
+        self._http = await self._stack.enter_async_context(self._http_session())
         creator = get_session().create_client(
             "s3",
             endpoint_url=self._endpoint_url,
@@ -97,7 +114,18 @@ class S3Backend:
 
     async def close(self) -> None:
         self._client = None
+        self._http = None
         await self._stack.aclose()
+
+    def _http_session(self) -> aiohttp.ClientSession:
+        return aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=self._max_pool_connections),
+            timeout=aiohttp.ClientTimeout(
+                sock_connect=CONNECT_TIMEOUT_S, sock_read=self._read_timeout_s
+            ),
+            auto_decompress=False,
+            skip_auto_headers=("Content-Type",),
+        )
 
     async def __aenter__(self) -> S3Backend:
         await self.start()
@@ -126,19 +154,26 @@ class S3Backend:
             if await self.size(key) is None:
                 raise BackendKeyNotFound(f"{self.name}: {key!r}")
             return
-        response = await self._get_object(key, offset, length)
-        if response is None:
-            return  # The range starts past the end: nothing to read.
-        # HTTP lets a server ignore Range and send the whole object; rclone instead sends
-        # the range with status 200, so Content-Range is the signal, not the status.
-        ranged = "ContentRange" in response
-        with self._translated(key):
-            async with response["Body"] as stream:
-                chunks = stream.iter_chunks(READ_CHUNK_BYTES)
+        headers = {}
+        if offset or length is not None:
+            last = "" if length is None else str(offset + length - 1)
+            headers["range"] = f"bytes={offset}-{last}"
+        response = await self._send_get(key, headers)
+        try:
+            if response.status == 416:
+                return  # The range starts past the end: nothing to read.
+            await self._check_status(key, response)
+            # HTTP lets a server ignore Range and send the whole object; rclone instead
+            # sends the range with status 200, so Content-Range is the signal, not the status.
+            ranged = "Content-Range" in response.headers
+            with self._translated(key):
+                chunks = _chunks(response)
                 if not ranged and (offset or length is not None):
                     chunks = _trim(chunks, offset, length)
                 async for chunk in chunks:
                     yield chunk
+        finally:
+            response.release()
 
     async def delete(self, key: str) -> None:
         with self._translated(key):
@@ -201,8 +236,7 @@ class S3Backend:
             # Few retries: the gateway fails over to another replica instead of waiting.
             retries={"mode": "standard", "max_attempts": 2},
             max_pool_connections=self._max_pool_connections,
-            # A dead path must fail in seconds so writes and reads move on to other replicas.
-            connect_timeout=5,
+            connect_timeout=CONNECT_TIMEOUT_S,
             # Also bounds how long a write waits for the store's answer once its body is
             # sent: a store that hangs fails the write instead of holding it.
             read_timeout=self._read_timeout_s,
@@ -211,18 +245,49 @@ class S3Backend:
     def _full_key(self, key: str) -> str:
         return self.key_prefix + key
 
-    async def _get_object(self, key: str, offset: int, length: int | None) -> Any:
-        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": self._full_key(key)}
-        if offset or length is not None:
-            last = "" if length is None else str(offset + length - 1)
-            kwargs["Range"] = f"bytes={offset}-{last}"
-        try:
-            with self._translated(key):
-                return await self._s3.get_object(**kwargs)
-        except BackendError as exc:
-            if _error_code(exc.__cause__) == "InvalidRange":
-                return None
-            raise
+    def _url(self, key: str) -> URL:
+        path = quote(f"/{self.bucket}/{self._full_key(key)}", safe="/-_.~")
+        return URL(self._endpoint_url.rstrip("/") + path, encoded=True)
+
+    def _signed(self, method: str, url: URL, headers: dict[str, str]) -> dict[str, str]:
+        return sign_headers(
+            method, str(url), self._access_key, self._secret_key, self._region, headers
+        )
+
+    async def _send_get(self, key: str, headers: dict[str, str]) -> aiohttp.ClientResponse:
+        url = self._url(key)
+        for attempt in range(GET_ATTEMPTS):
+            last = attempt + 1 == GET_ATTEMPTS
+            try:
+                with self._translated(key):
+                    response = await self._session.get(
+                        url, headers=self._signed("GET", url, headers)
+                    )
+            except BackendError as exc:
+                if last or not isinstance(exc.__cause__, aiohttp.ClientConnectionError):
+                    raise
+                continue
+            if last or response.status not in _RETRIED_STATUSES:
+                return response
+            response.release()  # a store's passing 500 or 503 SlowDown: once more
+        raise AssertionError("unreachable")
+
+    async def _check_status(self, key: str, response: aiohttp.ClientResponse) -> None:
+        """Raise the backend error an S3 error answer stands for."""
+        if response.status < 300:
+            return
+        with self._translated(key):
+            body = await response.read()
+        code = _xml_code(body) or str(response.status)
+        if code in _NOT_FOUND_CODES or (response.status == 404 and code != "NoSuchBucket"):
+            raise BackendKeyNotFound(f"{self.name}: {key!r}")
+        raise BackendError(f"{self.name}: {key!r}: HTTP {response.status} {code}")
+
+    @property
+    def _session(self) -> aiohttp.ClientSession:
+        if self._http is None:
+            raise BackendError(f"{self.name}: backend not started")
+        return self._http
 
     async def _put_single(self, key: str, data: bytes) -> None:
         with self._translated(key):
@@ -449,6 +514,20 @@ async def _fill(body: AsyncIterator[bytes], buffer: bytearray, limit: int) -> bo
             return True
         buffer += chunk
     return False
+
+
+async def _chunks(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    async for chunk in response.content.iter_chunked(READ_CHUNK_BYTES):
+        yield chunk
+
+
+def _xml_code(body: bytes) -> str | None:
+    """The ``<Code>`` of an S3 error document, if it has one."""
+    start = body.find(b"<Code>")
+    end = body.find(b"</Code>", start)
+    if start < 0 or end < 0:
+        return None
+    return body[start + len(b"<Code>") : end].decode(errors="replace")
 
 
 async def _trim(

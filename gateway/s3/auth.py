@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
+from gateway import sigv4
 from gateway.errors import AccessDenied, SignatureDoesNotMatch, error_for_code
-from gateway.s3 import sigv2, sigv4
+from gateway.s3 import sigv2
 from gateway.services.auth import AuthService
 from metadata.models import AccessKeyRow
 
@@ -123,4 +124,4 @@ async def authenticate(
     )
     if not sigv4.verify(key.secret_key, signed, canonical):
         raise SignatureDoesNotMatch(AWSAccessKeyId=key.access_key_id)
-    return Identity(key, signed, sigv4.signing_key(key.secret_key, signed.credential))
+    return Identity(key, signed, sigv4.cached_signing_key(key.secret_key, signed.credential))

@@ -25,7 +25,7 @@ import re
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 
-from gateway.s3.sigv4 import chunk_string_to_sign, hmac_hex, trailer_string_to_sign
+from gateway.sigv4 import chunk_string_to_sign, hmac_hex, trailer_string_to_sign
 
 MAX_TRAILER_LINES = 32
 DEFAULT_MAX_SIGNED_CHUNK_BYTES = 16 * 1024 * 1024

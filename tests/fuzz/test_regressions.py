@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from gateway import sigv4
 from gateway.errors import InvalidBucketName, InvalidURI, MalformedXML
 from gateway.s3 import headers as h
-from gateway.s3 import sigv4, xml
+from gateway.s3 import xml
 from gateway.s3.handlers.buckets import parse_cors
 from gateway.s3.router import split_target
 from gateway.services.buckets import check_bucket_name

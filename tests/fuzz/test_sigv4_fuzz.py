@@ -15,8 +15,8 @@ from botocore.credentials import Credentials
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.s3 import sigv4
-from gateway.s3.sigv4 import SigV4Error
+from gateway import sigv4
+from gateway.sigv4 import SigV4Error
 
 HOST = "127.0.0.1:9000"
 ACCESS_KEY, SECRET_KEY = "AKFUZZ", "fuzz-secret"

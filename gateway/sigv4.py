@@ -1,4 +1,5 @@
-"""AWS Signature Version 4 for S3, server side: parse, canonicalise, verify.
+"""AWS Signature Version 4 for S3: parse, canonicalise and verify (the S3 edge), and sign
+(the S3 driver's lean data path, the benchmarks' load generator).
 
 Pure functions on plain values. The caller passes the method, the raw path exactly as it
 arrived on the wire (still percent-encoded, without the query), the raw query string and a
@@ -11,6 +12,7 @@ and botocore's ``S3SigV4Auth`` / ``S3SigV4QueryAuth``, which the tests treat as 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -18,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from urllib.parse import quote, unquote_to_bytes
+from urllib.parse import quote, unquote_to_bytes, urlsplit
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
@@ -341,3 +343,44 @@ def trailer_string_to_sign(
     """String to sign for the trailer; ``trailer_bytes`` is ``name:value\\n`` per trailer."""
     digest = hashlib.sha256(trailer_bytes).hexdigest()
     return f"{ALGORITHM}-TRAILER\n{amz_date}\n{scope}\n{previous_signature}\n{digest}"
+
+
+@functools.lru_cache(maxsize=64)
+def cached_signing_key(secret_key: str, credential: Credential) -> bytes:
+    """:func:`signing_key`, kept: it changes once a day per access key and region."""
+    return signing_key(secret_key, credential)
+
+
+def sign_headers(
+    method: str,
+    url: str,
+    access_key: str,
+    secret_key: str,
+    region: str,
+    headers: Mapping[str, str] | None = None,
+    *,
+    now: datetime | None = None,
+) -> dict[str, str]:
+    """Headers (lower-cased, with Authorization) that sign ``method url`` for S3, every
+    given header included; the payload is not signed (UNSIGNED-PAYLOAD).
+
+    ``url`` must already be percent-encoded the way it goes on the wire.
+    """
+    parts = urlsplit(url)
+    amz_date = (now or datetime.now(UTC)).strftime(AMZ_DATE_FORMAT)
+    credential = Credential(access_key, amz_date[:8], region, "s3")
+    signed = {k.lower(): v for k, v in (headers or {}).items()}
+    signed.update(
+        {"host": parts.netloc, "x-amz-date": amz_date, "x-amz-content-sha256": UNSIGNED_PAYLOAD}
+    )
+    names = sorted(signed)
+    canonical = canonical_request(
+        method, parts.path or "/", parts.query, signed, names, UNSIGNED_PAYLOAD, presigned=False
+    )
+    to_sign = string_to_sign(amz_date, credential.scope, canonical)
+    signature = hmac_hex(cached_signing_key(secret_key, credential), to_sign)
+    signed["authorization"] = (
+        f"{ALGORITHM} Credential={access_key}/{credential.scope},"
+        f" SignedHeaders={';'.join(names)}, Signature={signature}"
+    )
+    return signed
