@@ -56,6 +56,7 @@ from metadata.objects import ObjectRepo
 from metadata.replication import ReplicationRepo
 from metadata.restores import RestoreRepo
 from metadata.topology import TopologyRepo
+from metadata.warmup import WarmupRepo
 
 log = logging.getLogger(__name__)
 
@@ -231,6 +232,7 @@ def _lifecycle(
         services.multipart,
         transitions,
         RestoreRepo(pool),
+        WarmupRepo(pool),
         deletion_delay_s=config.gc.deletion_delay_s,
         scan_interval_s=config.lifecycle.scan_interval_s,
     )

@@ -160,6 +160,17 @@ class LedgerRepo:
         )
         return [(r[0], r[1], r[2], r[3]) for r in rows]
 
+    async def bytes_per_tier(self) -> list[tuple[str, int, int]]:
+        """(tier, replicas, bytes) over ok placements of complete versions; a backend no
+        longer in the topology counts as tier ``unknown``."""
+        rows = await self._pool.fetch(
+            "SELECT coalesce(bk.tier, 'unknown'), count(*), coalesce(sum(p.size_bytes), 0)::bigint"
+            " FROM placements p JOIN object_versions v ON v.id = p.version_pk"
+            " AND v.state = 'complete' LEFT JOIN backends bk ON bk.name = p.backend"
+            " WHERE p.state = 'ok' GROUP BY 1 ORDER BY 1"
+        )
+        return [(r[0], r[1], r[2]) for r in rows]
+
     async def try_lock(self, con: Conn, worker: str) -> bool:
         locked: bool = await con.fetchval(
             "SELECT pg_try_advisory_lock(hashtext('worker:' || $1))", worker
@@ -230,8 +241,17 @@ class ScrubRepo:
             )
             if not others:
                 return False
-            await con.execute("DELETE FROM placements WHERE id = $1", check.placement_id)
-            await replication.enqueue(con, check.version_pk, [check.backend])
+            job = await con.fetchval(
+                "DELETE FROM placements WHERE id = $1 RETURNING warmup_job_id", check.placement_id
+            )
+            # A warm-up's copy is made again for its job (temporary), any other as a permanent one.
+            await con.execute(
+                "INSERT INTO replication_queue (version_pk, target_backend, warmup_job_id)"
+                " VALUES ($1, $2, $3) ON CONFLICT (version_pk, target_backend) DO NOTHING",
+                check.version_pk,
+                check.backend,
+                job,
+            )
             return True
 
     async def unreferenced(self, backend: str, keys: list[str]) -> list[str]:

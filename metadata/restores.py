@@ -31,7 +31,8 @@ class RestoreRepo:
         row = await self._pool.fetchrow(
             "SELECT EXISTS (SELECT 1 FROM replication_queue WHERE version_pk = $1"
             "  AND temporary_days IS NOT NULL),"
-            " (SELECT max(expires_at) FROM placements WHERE version_pk = $1 AND state = 'ok')",
+            " (SELECT max(expires_at) FROM placements WHERE version_pk = $1 AND state = 'ok'"
+            "  AND warmup_job_id IS NULL)",
             version_pk,
         )
         assert row is not None
@@ -52,7 +53,8 @@ class RestoreRepo:
         """A restore of a restored version sets its copy's lapse anew, from now."""
         await self._pool.execute(
             f"UPDATE placements SET expires_at = {LAPSE_SQL.format(days='$2::int')}"
-            " WHERE version_pk = $1 AND state = 'ok' AND expires_at IS NOT NULL",
+            " WHERE version_pk = $1 AND state = 'ok' AND expires_at IS NOT NULL"
+            " AND warmup_job_id IS NULL",
             version_pk,
             days,
         )

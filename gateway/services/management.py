@@ -25,6 +25,7 @@ from gateway.services.admin_errors import Conflict, NotFound, Unprocessable
 from gateway.services.buckets import BucketService
 from gateway.services.keys import KeyRotation
 from gateway.services.topology import TopologyService
+from gateway.services.warmup import WarmupService
 from gateway.workers.control import WorkerControl
 from gateway.workers.replacement import ReplacementWorker
 from metadata.access_keys import AccessKeyRepo, UserRepo
@@ -32,10 +33,12 @@ from metadata.buckets import BucketRepo
 from metadata.egress import EgressRepo, LinkEgress
 from metadata.keys import KeyUsageRepo
 from metadata.ledger import LedgerRepo, VersionPlacements
+from metadata.lifecycle import LifecycleRepo
 from metadata.models import AccessKeyRow, BucketRow
 from metadata.replication import QueueFailure, QueueStats, ReplicationQueueRepo
 from metadata.topology import BackendRow, LinkRow, TopologyRepo
 from metadata.usage import Quota, Usage, UsageRepo
+from metadata.warmup import WarmupRepo
 
 Json = dict[str, Any]
 
@@ -119,6 +122,12 @@ class Management:
         self._ring = ring
         self._bucket_service = bucket_service
         self.keys = KeyRotation(KeyUsageRepo(pool), ring)
+        self.warmup = WarmupService(
+            WarmupRepo(pool),
+            BucketRepo(pool),
+            topology,
+            deletion_delay_s=config.gc.deletion_delay_s,
+        )
         self._config = config
         self._topology_repo = TopologyRepo(pool)
         self._buckets = BucketRepo(pool)
@@ -128,6 +137,7 @@ class Management:
         self._queue = ReplicationQueueRepo(pool)
         self._egress = EgressRepo(pool)
         self._ledger = LedgerRepo(pool)
+        self._lifecycle = LifecycleRepo(pool)
         self._pool = pool
         self._topology = topology
         self._replacement = replacement
@@ -474,6 +484,15 @@ class Management:
                 {"backend": b, "tier": t, "replicas": n, "bytes": size}
                 for b, t, n, size in per_backend
             ],
+        }
+
+    async def transitions(self) -> Json:
+        """Lifecycle transitions under way (tiering progress), per destination class."""
+        classes = await self._lifecycle.under_way()
+        return {
+            "objects": sum(c.objects for c in classes),
+            "bytes": sum(c.bytes for c in classes),
+            "classes": [dataclasses.asdict(c) for c in classes],
         }
 
     # -- replication, workers, ledger ----------------------------------------------------

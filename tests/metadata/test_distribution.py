@@ -23,6 +23,7 @@ DISTRIBUTION_COLUMN = "bucket_id"
 DISTRIBUTED = {
     "object_versions", "placements", "multipart_uploads", "multipart_parts",
     "replication_queue", "backend_deletions", "usage_counters", "lifecycle_transitions",
+    "warmup_jobs",
 }  # fmt: skip
 REFERENCE = {
     "buckets", "access_keys", "users", "sites", "backends", "links", "placement_policies",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from gateway.admin.call import AdminCall
-from gateway.admin.spec import Operations, integer, obj, string
+from gateway.admin.spec import Operations, array, integer, obj, string
 from gateway.services.admin_errors import Unprocessable
 
 ops = Operations("lifecycle")
@@ -18,10 +18,10 @@ TIMESTAMP = string(
 )
 REPORT = obj(
     ["now", "expired", "removed", "uploads_aborted", "transitions_started",
-     "transitions_finished", "transitions_waiting", "restores_expired"],
+     "transitions_finished", "transitions_waiting", "restores_expired", "warmups_expired"],
     now=string(), expired=integer(), removed=integer(), uploads_aborted=integer(),
     transitions_started=integer(), transitions_finished=integer(),
-    transitions_waiting=integer(), restores_expired=integer(),
+    transitions_waiting=integer(), restores_expired=integer(), warmups_expired=integer(),
 )  # fmt: skip
 
 
@@ -48,3 +48,19 @@ async def run_lifecycle(call: AdminCall) -> object:
     report = await call.runtime.workers.lifecycle.run_pass(now, wait=True)
     assert report is not None, "a waiting pass always runs"
     return report.as_dict()
+
+
+UNDER_WAY = obj(["storage_class", "objects", "bytes"], storage_class=string(), objects=integer(),
+                bytes=integer())  # fmt: skip
+
+
+@ops.add(
+    "GET",
+    "/lifecycle/transitions",
+    "Tiering progress: the lifecycle transitions under way (versions whose copies to their"
+    " new storage class are being made), in all and per destination class",
+    response=obj(["objects", "bytes", "classes"], objects=integer(), bytes=integer(),
+                 classes=array(UNDER_WAY)),
+)  # fmt: skip
+async def list_transitions(call: AdminCall) -> object:
+    return await call.management.transitions()

@@ -8,14 +8,12 @@ from gateway.admin.spec import (
     Operations,
     array,
     boolean,
-    free_object,
     integer,
     nullable,
     number,
     obj,
     string,
 )
-from gateway.services.admin_errors import NotImplementedYet
 
 ops = Operations("operations")
 
@@ -230,14 +228,3 @@ async def rewrap_encryption_keys(call: AdminCall) -> object:
 )
 async def retire_encryption_key(call: AdminCall) -> object:
     return await call.management.keys.retire(call.param("name"))
-
-
-@ops.add(
-    "GET",
-    "/warmup-jobs",
-    "Dataset warm-up jobs (not built: issue #6)",
-    response=array(free_object()),
-    errors=(501,),
-)
-async def list_warmup_jobs(call: AdminCall) -> object:
-    raise NotImplementedYet("warm-up jobs are not built yet")

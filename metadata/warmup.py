@@ -1,0 +1,167 @@
+"""Dataset warm-up jobs: temporary copies of the versions under a prefix on one backend.
+
+A job's copies go through the replication queue (rows naming the job), and each copy it
+makes is a temporary placement naming the job and lapsing with it. Progress is read off
+the queue: what the job was given, less what is still queued for it. Cancelling or
+expiring a job retires exactly its placements, never one without its id, and never the
+last copy of a version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from metadata.db import Conn
+
+
+@dataclass(frozen=True, slots=True)
+class NewWarmup:
+    bucket_id: int
+    prefix: str
+    site: str
+    target_backend: str
+    duration_s: int
+    # Versions of these storage classes are left out (archived ones need a restore).
+    skip_classes: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class WarmupJob:
+    id: int
+    bucket: str
+    prefix: str
+    site: str
+    target_backend: str
+    state: str
+    created_at: datetime
+    expires_at: datetime
+    ended_at: datetime | None
+    total_objects: int
+    total_bytes: int
+    # Still queued for the job, of which failing: at least one attempt failed.
+    queued_objects: int
+    queued_bytes: int
+    failing_objects: int
+    # The job's temporary placements that exist now.
+    copies: int
+
+    @property
+    def done_objects(self) -> int:
+        return self.total_objects - self.queued_objects
+
+    @property
+    def done_bytes(self) -> int:
+        return self.total_bytes - self.queued_bytes
+
+
+_JOBS = (
+    "SELECT j.id, b.name AS bucket, j.prefix, j.site, j.target_backend, j.state, j.created_at,"
+    " j.expires_at, j.ended_at, j.total_objects, j.total_bytes,"
+    " coalesce(q.objects, 0) AS queued_objects, coalesce(q.bytes, 0) AS queued_bytes,"
+    " coalesce(q.failing, 0) AS failing_objects,"
+    " (SELECT count(*) FROM placements p WHERE p.warmup_job_id = j.id) AS copies"
+    " FROM warmup_jobs j JOIN buckets b ON b.id = j.bucket_id"
+    " LEFT JOIN LATERAL (SELECT count(*) AS objects,"
+    "  coalesce(sum(v.size_bytes), 0)::bigint AS bytes,"
+    "  count(*) FILTER (WHERE r.last_error IS NOT NULL) AS failing"
+    "  FROM replication_queue r JOIN object_versions v ON v.id = r.version_pk"
+    "  WHERE r.warmup_job_id = j.id) q ON true"
+)
+
+# The versions a new job is given: current, complete, not a delete marker, under the prefix.
+_CHOSEN = (
+    "SELECT v.id, v.size_bytes FROM object_versions v WHERE v.bucket_id = $1"
+    " AND starts_with(v.key, $2) AND v.is_latest AND v.state = 'complete'"
+    " AND NOT v.is_delete_marker AND NOT (v.storage_class = ANY($3::text[]))"
+)
+
+
+async def active_expiry(con: Conn, job_id: int) -> datetime | None:
+    """When an active job's copies lapse; None once it is expired or cancelled. Locks the
+    job's row against a cancel until the caller's transaction ends."""
+    expires_at: datetime | None = await con.fetchval(
+        "SELECT expires_at FROM warmup_jobs WHERE id = $1 AND state = 'active' FOR SHARE", job_id
+    )
+    return expires_at
+
+
+class WarmupRepo:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def create(self, new: NewWarmup) -> int:
+        """Record a job and queue a copy of each of its versions the target lacks."""
+        async with self._pool.acquire() as con, con.transaction():
+            job_id: int = await con.fetchval(
+                "INSERT INTO warmup_jobs (bucket_id, prefix, site, target_backend, expires_at)"
+                " VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5)) RETURNING id",
+                new.bucket_id, new.prefix, new.site, new.target_backend, new.duration_s,
+            )  # fmt: skip
+            await con.execute(
+                f"WITH chosen AS ({_CHOSEN}), queued AS ("
+                " INSERT INTO replication_queue (version_pk, target_backend, warmup_job_id)"
+                " SELECT c.id, $4, $5 FROM chosen c WHERE NOT EXISTS (SELECT 1 FROM placements p"
+                "  WHERE p.version_pk = c.id AND p.backend = $4 AND p.state IN ('pending', 'ok'))"
+                " ON CONFLICT (version_pk, target_backend) DO NOTHING)"
+                " UPDATE warmup_jobs SET total_objects = (SELECT count(*) FROM chosen),"
+                " total_bytes = (SELECT coalesce(sum(size_bytes), 0) FROM chosen)"
+                " WHERE bucket_id = $1 AND id = $5",
+                new.bucket_id, new.prefix, list(new.skip_classes), new.target_backend, job_id,
+            )  # fmt: skip
+            return job_id
+
+    async def jobs(self, limit: int) -> list[WarmupJob]:
+        """Newest first."""
+        rows = await self._pool.fetch(f"{_JOBS} ORDER BY j.id DESC LIMIT $1", limit)
+        return [WarmupJob(**dict(r)) for r in rows]
+
+    async def active(self) -> list[WarmupJob]:
+        rows = await self._pool.fetch(f"{_JOBS} WHERE j.state = 'active' ORDER BY j.id")
+        return [WarmupJob(**dict(r)) for r in rows]
+
+    async def job(self, job_id: int) -> WarmupJob | None:
+        row = await self._pool.fetchrow(f"{_JOBS} WHERE j.id = $1", job_id)
+        return None if row is None else WarmupJob(**dict(row))
+
+    async def cancel(self, job_id: int, delay_s: float) -> bool:
+        """End an active job now and retire its copies; False when it is not active."""
+        return bool(await self._end("cancelled", "id = $2", job_id, delay_s))
+
+    async def expire(self, now: datetime, delay_s: float) -> int:
+        """End the active jobs whose time ran out by ``now`` and retire their copies."""
+        return await self._end("expired", "expires_at <= $2", now, delay_s)
+
+    async def _end(self, state: str, which: str, value: object, delay_s: float) -> int:
+        async with self._pool.acquire() as con, con.transaction():
+            ended = await con.fetch(
+                "UPDATE warmup_jobs SET state = $1, ended_at = now()"
+                f" WHERE state = 'active' AND {which} RETURNING id",
+                state,
+                value,
+            )
+            await _retire(con, [r["id"] for r in ended], delay_s)
+            return len(ended)
+
+
+async def _retire(con: Conn, job_ids: list[int], delay_s: float) -> None:
+    """Drop the jobs' queued copies and their placements (bytes deleted after ``delay_s``),
+    except where the version has no permanent copy left to read."""
+    if not job_ids:
+        return
+    await con.execute(
+        "DELETE FROM replication_queue WHERE warmup_job_id = ANY($1::bigint[])", job_ids
+    )
+    rows = await con.fetch(
+        "DELETE FROM placements p WHERE p.warmup_job_id = ANY($1::bigint[]) AND EXISTS ("
+        " SELECT 1 FROM placements k WHERE k.version_pk = p.version_pk AND k.state = 'ok'"
+        " AND k.expires_at IS NULL) RETURNING p.backend, p.backend_key, p.segment_keys",
+        job_ids,
+    )
+    await con.executemany(
+        "INSERT INTO backend_deletions (backend, backend_key, not_before)"
+        " VALUES ($1, $2, now() + make_interval(secs => $3))",
+        [(r["backend"], k, delay_s) for r in rows for k in r["segment_keys"] or [r["backend_key"]]],
+    )

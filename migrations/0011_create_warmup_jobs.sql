@@ -1,0 +1,33 @@
+-- Dataset warm-up (issue #6): temporary copies of the versions under a prefix, made on a
+-- backend at one site for a while, so that reads at that site are served there.
+
+-- Keyed by bucket first, as every bucket-scoped table (docs/scaling.md): under Citus it is
+-- co-located with the bucket's versions. Hence no foreign keys point at it by id alone.
+CREATE TABLE warmup_jobs (
+    bucket_id bigint NOT NULL REFERENCES buckets (id),
+    id bigserial NOT NULL,
+    prefix text COLLATE "C" NOT NULL,
+    site text NOT NULL REFERENCES sites (name),
+    target_backend text NOT NULL REFERENCES backends (name),
+    -- active: copies are made or kept; expired and cancelled: the copies were retired.
+    state text NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'expired', 'cancelled')),
+    expires_at timestamptz NOT NULL,
+    -- The versions the job was given at creation (current, complete, not archived), and
+    -- their bytes; those already on the target backend count as done from the start.
+    total_objects bigint NOT NULL DEFAULT 0,
+    total_bytes bigint NOT NULL DEFAULT 0,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    ended_at timestamptz,
+    PRIMARY KEY (bucket_id, id)
+);
+CREATE INDEX warmup_jobs_active ON warmup_jobs (expires_at) WHERE state = 'active';
+
+-- A warm-up's copy is a temporary placement (expires_at set, as a restored copy's) that
+-- also names its job, so cancelling or expiring the job retires exactly its copies and
+-- never a policy's. Re-placement and transitions already leave temporary copies be.
+ALTER TABLE placements ADD COLUMN warmup_job_id bigint;
+CREATE INDEX placements_warmup ON placements (warmup_job_id) WHERE warmup_job_id IS NOT NULL;
+-- A queued copy for a warm-up: its placement takes the job's id and expiry.
+ALTER TABLE replication_queue ADD COLUMN warmup_job_id bigint;
+CREATE INDEX replication_queue_warmup ON replication_queue (warmup_job_id)
+    WHERE warmup_job_id IS NOT NULL;
