@@ -41,34 +41,35 @@ class WarmupJob:
     ended_at: datetime | None
     total_objects: int
     total_bytes: int
-    # Still queued for the job, of which failing: at least one attempt failed.
-    queued_objects: int
-    queued_bytes: int
+    # Of the total, those on the target backend (for an ended job: when it ended).
+    done_objects: int
+    done_bytes: int
+    # Copies of the job that failed at least once and wait for their next attempt.
     failing_objects: int
     # The job's temporary placements that exist now.
     copies: int
 
-    @property
-    def done_objects(self) -> int:
-        return self.total_objects - self.queued_objects
 
-    @property
-    def done_bytes(self) -> int:
-        return self.total_bytes - self.queued_bytes
-
-
+# An active job is done with a version once no copy of it to the target waits in the queue:
+# neither the job's own nor one the policy had queued already (the job queued none then).
+_WAITING = (
+    "FROM replication_queue r JOIN object_versions v ON v.id = r.version_pk"
+    " WHERE r.warmup_job_id = j.id OR (j.state = 'active' AND r.warmup_job_id IS NULL"
+    " AND r.temporary_days IS NULL AND r.target_backend = j.target_backend"
+    " AND v.bucket_id = j.bucket_id AND starts_with(v.key, j.prefix) AND v.is_latest"
+    " AND v.created_at <= j.created_at)"
+)
 _JOBS = (
     "SELECT j.id, b.name AS bucket, j.prefix, j.site, j.target_backend, j.state, j.created_at,"
     " j.expires_at, j.ended_at, j.total_objects, j.total_bytes,"
-    " coalesce(q.objects, 0) AS queued_objects, coalesce(q.bytes, 0) AS queued_bytes,"
-    " coalesce(q.failing, 0) AS failing_objects,"
+    " coalesce(j.done_objects, j.total_objects - q.objects) AS done_objects,"
+    " coalesce(j.done_bytes, j.total_bytes - q.bytes) AS done_bytes,"
+    " q.failing AS failing_objects,"
     " (SELECT count(*) FROM placements p WHERE p.warmup_job_id = j.id) AS copies"
     " FROM warmup_jobs j JOIN buckets b ON b.id = j.bucket_id"
-    " LEFT JOIN LATERAL (SELECT count(*) AS objects,"
+    " CROSS JOIN LATERAL (SELECT count(*) AS objects,"
     "  coalesce(sum(v.size_bytes), 0)::bigint AS bytes,"
-    "  count(*) FILTER (WHERE r.last_error IS NOT NULL) AS failing"
-    "  FROM replication_queue r JOIN object_versions v ON v.id = r.version_pk"
-    "  WHERE r.warmup_job_id = j.id) q ON true"
+    f"  count(*) FILTER (WHERE r.last_error IS NOT NULL) AS failing {_WAITING}) q"
 )
 
 # The versions a new job is given: current, complete, not a delete marker, under the prefix.
@@ -142,7 +143,17 @@ class WarmupRepo:
                 state,
                 value,
             )
-            await _retire(con, [r["id"] for r in ended], delay_s)
+            ids = [r["id"] for r in ended]
+            # Progress as it stands now, kept: the queue rows it is read from go next.
+            await con.execute(
+                "UPDATE warmup_jobs j SET done_objects = j.total_objects - q.objects,"
+                " done_bytes = j.total_bytes - q.bytes FROM warmup_jobs w CROSS JOIN LATERAL"
+                " (SELECT count(*) AS objects, coalesce(sum(v.size_bytes), 0)::bigint AS bytes"
+                " FROM replication_queue r JOIN object_versions v ON v.id = r.version_pk"
+                " WHERE r.warmup_job_id = w.id) q WHERE w.id = j.id AND j.id = ANY($1::bigint[])",
+                ids,
+            )
+            await _retire(con, ids, delay_s)
             return len(ended)
 
 

@@ -16,6 +16,10 @@ CREATE TABLE warmup_jobs (
     -- their bytes; those already on the target backend count as done from the start.
     total_objects bigint NOT NULL DEFAULT 0,
     total_bytes bigint NOT NULL DEFAULT 0,
+    -- Of those, the ones on the target backend when the job ended (NULL while active: then
+    -- read off the replication queue).
+    done_objects bigint,
+    done_bytes bigint,
     created_at timestamptz NOT NULL DEFAULT now(),
     ended_at timestamptz,
     PRIMARY KEY (bucket_id, id)

@@ -13,6 +13,7 @@ still work.
 from __future__ import annotations
 
 import os
+import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,9 +37,16 @@ def _remote_only() -> dict[str, Any]:
     return {"name": "default", "rules": [{"name": "remote", "replicas": [{"backend": POLICY}]}]}
 
 
+def _remote_then_warm() -> dict[str, Any]:
+    """mo, then sw by the replication queue: the policy itself copies to the warm backend."""
+    replicas = [{"backend": POLICY}, {"backend": WARM, "async": True}]
+    rule = {"name": "both", "replicas": replicas, "write_mode": "primary+async"}
+    return {"name": "remote-then-warm", "rules": [rule]}
+
+
 def _config_at(topology: Topology, site: str) -> dict[str, Any]:
     """The topology's configuration for a node at ``site``: its own links to sw and mo."""
-    config = topology.config([_remote_only()], lifecycle=NO_SCHEDULED_PASS)
+    config = topology.config([_remote_only(), _remote_then_warm()], lifecycle=NO_SCHEDULED_PASS)
     config["site"] = site
     for link in config["links"]:
         link["name"] = f"{site}-{link['backend']}"
@@ -104,10 +112,11 @@ def _backend_keys(ledger: Ledger, bucket: str) -> set[str]:
     return {r["backend_key"] for r in rows}
 
 
-def _fill(sites: Sites) -> tuple[str, dict[str, bytes]]:
+def _fill(sites: Sites, policy: str | None = None) -> tuple[str, dict[str, bytes]]:
     s3 = no_retry_client(sites.a)
     bucket = random_name("warm-")
-    s3.create_bucket(Bucket=bucket)
+    where = {"CreateBucketConfiguration": {"LocationConstraint": policy}} if policy else {}
+    s3.create_bucket(Bucket=bucket, **where)
     objects = {f"train/{n:02d}": os.urandom(50_000 + n) for n in range(6)}
     for key, body in {**objects, "eval/0": b"not warmed"}.items():
         s3.put_object(Bucket=bucket, Key=key, Body=body)
@@ -216,6 +225,27 @@ def test_scrub_makes_a_lost_warm_copy_again_for_its_job(sites: Sites) -> None:
     assert lost in sites.topology.keys(WARM)
     assert admin.ok("DELETE", f"/warmup-jobs/{job['id']}")["copies"] == 0
     poll(lambda: lost not in sites.topology.keys(WARM), "the job's copies deleted")
+
+
+def test_copies_the_policy_already_queued_count_when_made_and_stay(sites: Sites) -> None:
+    admin = sites.admin()
+    admin.ok("POST", "/workers/replication/pause")
+    time.sleep(1.5)  # a pass already running, on either node, finishes first
+    try:
+        bucket, objects = _fill(sites, "remote-then-warm")
+        request = {"bucket": bucket, "prefix": "train/", "site": "s2", "duration_s": HOUR_S}
+        job = admin.ok("POST", "/warmup-jobs", request)
+        # The policy's own copies to sw wait in the queue (paused): nothing is done yet.
+        assert (job["state"], job["objects_done"], job["bytes_done"]) == ("warming", 0, 0)
+    finally:
+        admin.ok("POST", "/workers/replication/resume")
+    job = _wait_ready(admin, job["id"])
+    assert (job["objects_done"], job["copies"]) == (len(objects), 0)
+    assert run_lifecycle(sites.a, 2 * HOUR_S / 86400)["warmups_expired"] == 1
+    # The copies on sw are the policy's: the job's end leaves them.
+    placed = _placed(sites.ledger, bucket)
+    assert all(placed[key] == [(POLICY, False), (WARM, False)] for key in objects), placed
+    _read_all(sites.b, bucket, objects)
 
 
 @pytest.mark.parametrize(

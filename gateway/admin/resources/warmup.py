@@ -35,7 +35,7 @@ def _iso(moment: datetime | None) -> str | None:
 def _state(job: WarmupJob) -> str:
     if job.state != "active":
         return job.state
-    return "warming" if job.queued_objects else "ready"
+    return "warming" if job.done_objects < job.total_objects else "ready"
 
 
 def job_json(job: WarmupJob) -> dict[str, object]:
