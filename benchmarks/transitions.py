@@ -13,9 +13,12 @@ wire), each against the link's cap.
 Two runs, as in ``replication_bandwidth``: the cap enforced by the gateway
 (``bandwidth_bytes_per_s`` on the link, the proxy only counts), and a reference run with the
 gateway uncapped and the proxy throttled to the same rate (a physical line). Target: the
-payload rate is at least 80 % of the cap.
+payload rate is at least 80 % of the cap. With objects of 1 MiB the link is the limit; with
+small ones (``--object-kib 256``) the per-object work of a transition is (start, copy,
+verify, switch: a few metadata transactions each), and the figure shows how far below the
+cap that keeps it.
 
-    python -m benchmarks.transitions [--cap-mib 8] [--objects 1000] [--object-kib 256]
+    python -m benchmarks.transitions [--cap-mib 8] [--objects 1000] [--object-kib 1024]
 """
 
 from __future__ import annotations
@@ -199,7 +202,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--cap-mib", type=float, default=8.0, help="link cap, MiB/s")
     parser.add_argument("--objects", type=int, default=1000)
-    parser.add_argument("--object-kib", type=int, default=256)
+    parser.add_argument("--object-kib", type=int, default=1024)
     parser.add_argument("--skip-line", action="store_true", help="gateway cap only")
     args = parser.parse_args()
     cap, size = int(args.cap_mib * MIB), args.object_kib * KIB
