@@ -38,6 +38,13 @@ def _state(job: WarmupJob) -> str:
     return "warming" if job.done_objects < job.total_objects else "ready"
 
 
+def _progress(job: WarmupJob) -> float:
+    """The share of the bytes done (of the objects, when they hold no bytes)."""
+    if job.total_bytes:
+        return job.done_bytes / job.total_bytes
+    return job.done_objects / job.total_objects if job.total_objects else 1.0
+
+
 def job_json(job: WarmupJob) -> dict[str, object]:
     """A job as the API shows it: ``warming`` while copies are queued, then ``ready``."""
     return {
@@ -48,7 +55,7 @@ def job_json(job: WarmupJob) -> dict[str, object]:
         "objects_total": job.total_objects, "objects_done": job.done_objects,
         "bytes_total": job.total_bytes, "bytes_done": job.done_bytes,
         "objects_failing": job.failing_objects, "copies": job.copies,
-        "progress": job.done_bytes / job.total_bytes if job.total_bytes else 1.0,
+        "progress": _progress(job),
     }  # fmt: skip
 
 
