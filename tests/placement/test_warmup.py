@@ -17,6 +17,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -129,6 +130,10 @@ def _read_all(gateway: GatewayProcess, bucket: str, objects: dict[str, bytes]) -
         assert md5(s3.get_object(Bucket=bucket, Key=key)["Body"].read()) == md5(body), key
 
 
+def _moment(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
 def _wait_ready(admin: AdminClient, job_id: int) -> dict[str, Any]:
     poll(lambda: admin.ok("GET", f"/warmup-jobs/{job_id}")["state"] == "ready", "warm-up done")
     job: dict[str, Any] = admin.ok("GET", f"/warmup-jobs/{job_id}")
@@ -156,6 +161,11 @@ def test_reads_at_the_warmed_site_are_served_there_until_the_time_runs_out(
     for key in objects:
         assert placed[key] == [(POLICY, False), (WARM, True)], key
     assert placed["eval/0"] == [(POLICY, False)]
+    [version] = admin.ok("GET", f"/ledger/placements?bucket={bucket}&key=train/00")
+    shown = {p["backend"]: (p["warmup_job"], _moment(p["expires_at"]))
+             for p in version["placements"]}  # fmt: skip
+    assert shown[POLICY] == (None, None)
+    assert shown[WARM] == (job["id"], _moment(job["expires_at"]))
     gauges = _scrape(sites.b)
     labels = {"job": str(job["id"]), "bucket": bucket, "site": "s2", "backend": WARM}
     assert o.value(gauges, "skybridge_warmup_done_bytes", **labels) == size

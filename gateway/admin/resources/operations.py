@@ -70,7 +70,9 @@ VERSION = obj(
     etag=string(),
     placements=array(
         obj(["backend", "state", "size_bytes"], extra=True, backend=string(), state=string(),
-            size_bytes=integer(), verified_at=nullable(string()))
+            size_bytes=integer(), verified_at=nullable(string()),
+            # A temporary copy (a restore's or a warm-up job's) lapses then; else null.
+            expires_at=nullable(string()), warmup_job=nullable(integer()))
     ),
     queued=array(string()),
 )  # fmt: skip
