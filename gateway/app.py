@@ -43,6 +43,7 @@ from gateway.workers.replication import ReplicationWorker
 from gateway.workers.transitions import Transitions
 from metadata import db
 from metadata.access_keys import AccessKeyRepo
+from metadata.access_tiering import AccessTieringRepo
 from metadata.admin import WorkerControlRepo
 from metadata.buckets import BucketRepo
 from metadata.deletions import DeletionRepo
@@ -163,7 +164,9 @@ def build_services(
         allow_sse_c_over_http=config.encryption.allow_sse_c_over_http,
     )
     restores = RestoreRepo(pool)
-    objects = ObjectService(objects_repo, backends, topology, writer, crypto, restores)
+    objects = ObjectService(
+        objects_repo, backends, topology, writer, crypto, restores, AccessTieringRepo(pool)
+    )
     services = Services(
         auth=AuthService(AccessKeyRepo(pool), ring),
         buckets=BucketService(
@@ -233,6 +236,7 @@ def _lifecycle(
         transitions,
         RestoreRepo(pool),
         WarmupRepo(pool),
+        AccessTieringRepo(pool),
         deletion_delay_s=config.gc.deletion_delay_s,
         scan_interval_s=config.lifecycle.scan_interval_s,
     )

@@ -10,7 +10,7 @@ from metadata.models import BucketRow
 
 _COLUMNS = (
     "id, name, owner_access_key, location, backend, versioning, created_at, tags, cors,"
-    " placement_policy, tenant, acl, policy, encryption, lifecycle"
+    " placement_policy, tenant, acl, policy, encryption, lifecycle, access_tiering"
 )
 
 
@@ -115,6 +115,11 @@ class BucketRepo:
 
     async def set_tags(self, bucket_id: int, tags: dict[str, str] | None) -> None:
         await self._pool.execute("UPDATE buckets SET tags = $2 WHERE id = $1", bucket_id, tags)
+
+    async def set_access_tiering(self, bucket_id: int, setting: dict[str, Any] | None) -> None:
+        await self._pool.execute(
+            "UPDATE buckets SET access_tiering = $2 WHERE id = $1", bucket_id, setting
+        )
 
     async def set_cors(self, bucket_id: int, rules: list[dict[str, Any]] | None) -> None:
         await self._pool.execute("UPDATE buckets SET cors = $2 WHERE id = $1", bucket_id, rules)

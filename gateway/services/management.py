@@ -336,6 +336,7 @@ class Management:
             "effective_policy": bucket.placement_policy or self._config.default_policy,
             "usage": _usage_json(used.get(key)),
             "quota": _quota_json(quotas.get(key), used.get(key)),
+            "access_tiering": bucket.access_tiering,
         }
 
     async def buckets(self, tenant: str | None) -> list[Json]:
@@ -363,6 +364,17 @@ class Management:
         # once (other nodes within their cache's TTL of a second).
         await self._bucket_service.set_placement_policy(bucket, policy)
         return await self.bucket(bucket_name)
+
+    async def set_access_tiering(self, bucket_name: str, setting: Json | None) -> Json:
+        """Turn access-based tiering on (``setting``) or off (None) for a bucket."""
+        bucket = await self._bucket_row(bucket_name)
+        if setting is not None:
+            warm, cold = setting["warm_after_days"], setting.get("cold_after_days")
+            if cold is not None and cold <= warm:
+                raise Unprocessable("cold_after_days must be more than warm_after_days")
+            setting = {"warm_after_days": warm, "cold_after_days": cold}
+        await self._bucket_service.set_access_tiering(bucket, setting)
+        return {"bucket": bucket.name, "access_tiering": setting}
 
     async def _scope_id(self, scope: str, name: str) -> str:
         if scope == "bucket":

@@ -35,3 +35,11 @@ CREATE INDEX placements_warmup ON placements (warmup_job_id) WHERE warmup_job_id
 ALTER TABLE replication_queue ADD COLUMN warmup_job_id bigint;
 CREATE INDEX replication_queue_warmup ON replication_queue (warmup_job_id)
     WHERE warmup_job_id IS NOT NULL;
+
+-- Access-based tiering (issue #6): in a bucket that has it, a current version not read for
+-- warm_after_days moves from STANDARD to STANDARD_IA (the warm tier), and one not read for
+-- cold_after_days from STANDARD_IA to GLACIER_IR (cold); a read brings it back to STANDARD.
+-- {"warm_after_days": N, "cold_after_days": M or null}; NULL: no access tiering.
+ALTER TABLE buckets ADD COLUMN access_tiering jsonb;
+-- When the version was last read (GET), noted at most once an hour, in such buckets only.
+ALTER TABLE object_versions ADD COLUMN last_read_at timestamptz;
