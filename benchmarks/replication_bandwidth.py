@@ -14,7 +14,12 @@ Two measurements:
 - **line cap** (reference): no cap in the gateway, the proxy throttled to the same rate (a
   physical line). Target: the worker keeps the line busy, mean >= 80 %.
 
+- **gateway cap shared by N nodes** (``--nodes``, default 2): the same, with N gateway
+  processes of site s1 on one database, PUTs spread over them and every node's worker
+  replicating over the one link: the cap must hold for all of them together.
+
     python -m benchmarks.replication_bandwidth [--cap-mib 8] [--objects 60] [--object-mib 8]
+        [--nodes 2] [--skip-line]
 """
 
 from __future__ import annotations
@@ -159,10 +164,14 @@ ConfigFactory = Callable[[Servers, str, LinkProxy, Path, int | None], dict[str, 
 
 
 @contextlib.contextmanager
-def started_gateway(
-    servers: Servers, gateway_cap: int | None, make_config: ConfigFactory | None = None
-) -> Iterator[tuple[GatewayProcess, LinkProxy]]:
-    """A gateway on a fresh database and a fresh SeaweedFS bucket behind a fresh proxy."""
+def started_gateways(
+    servers: Servers,
+    gateway_cap: int | None,
+    nodes: int,
+    make_config: ConfigFactory | None = None,
+) -> Iterator[tuple[list[GatewayProcess], LinkProxy]]:
+    """``nodes`` gateways of site s1 on a fresh database and a fresh SeaweedFS bucket behind
+    a fresh proxy: one link, which all of them share."""
     with contextlib.ExitStack() as stack:
         dsn, drop = asyncio.run(fresh_database(servers.postgres.dsn))
         stack.callback(run_sync, drop)
@@ -172,13 +181,17 @@ def started_gateway(
         proxy = stack.enter_context(LinkProxy(LOOPBACK, sw.port))
         root = Path(tempfile.mkdtemp(prefix="gw-", dir=servers.workdir))
         config = (make_config or gateway_config)(servers, bucket, proxy, root, gateway_cap)
-        gateway = GatewayProcess(root, dsn, config)
-        gateway.start()
-        stack.callback(gateway.stop)
+        gateways = []
+        for n in range(nodes):
+            gateway = GatewayProcess(root / f"node{n}", dsn, config)
+            gateway.start()
+            stack.callback(gateway.stop)
+            gateways.append(gateway)
         try:
-            yield gateway, proxy
+            yield gateways, proxy
         except BaseException:
-            print(f"gateway log tail:\n{gateway.log_tail(60)}", file=sys.stderr)
+            for gateway in gateways:
+                print(f"gateway log tail:\n{gateway.log_tail(60)}", file=sys.stderr)
             raise
 
 
@@ -198,27 +211,34 @@ async def _placement_counts(con: asyncpg.Connection) -> tuple[int, int]:
     return int(row["versions"]), int(row["placed"])
 
 
-async def _put_all(gateway: GatewayProcess, objects: int, size: int) -> None:
-    credentials = Credentials(gateway.access_key, gateway.secret_key)
-    async with LeanS3Client(gateway.endpoint, credentials) as client:
-        await client.create_bucket("bench")
+async def _put_all(gateways: list[GatewayProcess], objects: int, size: int) -> None:
+    """PUTs spread over the nodes, so that every node's replication worker has work."""
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [
+            await stack.enter_async_context(
+                LeanS3Client(g.endpoint, Credentials(g.access_key, g.secret_key))
+            )
+            for g in gateways
+        ]
+        await clients[0].create_bucket("bench")
         slots = asyncio.Semaphore(PUT_CONCURRENCY)
 
         async def put(n: int) -> None:
             async with slots:
+                client = clients[n % len(clients)]
                 await client.put("bench", f"obj/{n:04d}", generated_body(size), size)
 
         await asyncio.gather(*(put(n) for n in range(objects)))
 
 
 async def measure(
-    drain: Drain, gateway: GatewayProcess, proxy: LinkProxy, objects: int, size: int
+    drain: Drain, gateways: list[GatewayProcess], proxy: LinkProxy, objects: int, size: int
 ) -> None:
     """PUT everything, then sample the proxy until the queue is empty and all are placed."""
-    con = await asyncpg.connect(gateway.database_url)
+    con = await asyncpg.connect(gateways[0].database_url)
     try:
         async with sampling(drain, proxy) as began:
-            await _put_all(gateway, objects, size)
+            await _put_all(gateways, objects, size)
             drain.put_s = time.monotonic() - began
             deadline = began + DRAIN_TIMEOUT_S
             while time.monotonic() < deadline:
@@ -323,12 +343,14 @@ def report(drain: Drain, objects: int, size: int, check_max: bool) -> bool:
     return mean_ok and placed_ok and (max_ok or not check_max)
 
 
-def run(servers: Servers, label: str, cap: int, objects: int, size: int, line: bool) -> Drain:
+def run(
+    servers: Servers, label: str, cap: int, objects: int, size: int, line: bool, nodes: int = 1
+) -> Drain:
     drain = Drain(label, cap)
-    with started_gateway(servers, None if line else cap) as (gateway, proxy):
+    with started_gateways(servers, None if line else cap, nodes) as (gateways, proxy):
         if line:
             proxy.throttle(cap)
-        asyncio.run(measure(drain, gateway, proxy, objects, size))
+        asyncio.run(measure(drain, gateways, proxy, objects, size))
     return drain
 
 
@@ -339,6 +361,9 @@ def main() -> None:
     parser.add_argument("--object-mib", type=float, default=8.0)
     parser.add_argument("--line-objects", type=int, default=40, help="for the line-cap run")
     parser.add_argument("--skip-line", action="store_true", help="gateway cap only")
+    parser.add_argument(
+        "--nodes", type=int, default=2, help="also measure the cap shared by this many nodes"
+    )
     args = parser.parse_args()
     cap = int(args.cap_mib * MIB)
     size = int(args.object_mib * MIB)
@@ -347,6 +372,10 @@ def main() -> None:
         ok = report(
             run(servers, "gateway cap", cap, args.objects, size, False), args.objects, size, True
         )
+        if args.nodes > 1:
+            label = f"gateway cap shared by {args.nodes} nodes"
+            shared = run(servers, label, cap, args.objects, size, False, args.nodes)
+            ok = report(shared, args.objects, size, True) and ok
         if not args.skip_line:
             line = run(servers, "line cap (reference)", cap, args.line_objects, size, True)
             ok = report(line, args.line_objects, size, False) and ok

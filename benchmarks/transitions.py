@@ -45,7 +45,7 @@ from benchmarks.replication_bandwidth import (
     figures,
     replication_config,
     sampling,
-    started_gateway,
+    started_gateways,
     started_servers,
     verdict,
 )
@@ -141,7 +141,8 @@ async def _switched(con: asyncpg.Connection) -> int:
     """Versions moved for good: cold class, and their only ok placement on sw."""
     count: int = await con.fetchval(
         "SELECT count(*) FROM object_versions v WHERE v.storage_class = 'GLACIER_IR'"
-        " AND NOT EXISTS (SELECT 1 FROM placements p WHERE p.version_pk = v.id"
+        " AND NOT EXISTS (SELECT 1 FROM placements p WHERE p.bucket_id = v.bucket_id"
+        "  AND p.version_pk = v.id"
         "  AND p.backend <> 'sw')"
     )
     return count
@@ -167,7 +168,8 @@ async def measure(run: Run, gateway: GatewayProcess, proxy: LinkProxy) -> None:
 
 def execute(servers: Servers, label: str, cap: int, objects: int, size: int, line: bool) -> Run:
     run = Run(Drain(label, cap), objects, size)
-    with started_gateway(servers, None if line else cap, gateway_config) as (gateway, proxy):
+    with started_gateways(servers, None if line else cap, 1, gateway_config) as (nodes, proxy):
+        gateway = nodes[0]
         asyncio.run(_fill(gateway, objects, size))
         if line:
             proxy.throttle(cap)

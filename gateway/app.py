@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import secrets
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -14,7 +15,6 @@ import asyncpg
 from aiohttp import web
 
 from gateway import topology_setup
-from gateway.backends.registry import BackendRegistry
 from gateway.config import ConfigError, GatewayConfig
 from gateway.crypto import keyring, secretbox
 from gateway.crypto.keyring import KeyRing, KeyRingError
@@ -31,12 +31,13 @@ from gateway.services.multipart import MultipartService
 from gateway.services.objects import ObjectService
 from gateway.services.replicas import ReplicaWriter
 from gateway.services.restores import RestoreService
-from gateway.services.topology import TopologyService
-from gateway.topology_setup import link_infos
+from gateway.services.topology import REFRESH_S, TopologyService
+from gateway.topology_setup import Wiring
 from gateway.workers.control import WorkerControl
 from gateway.workers.egress import EgressReporter
 from gateway.workers.gc import GcWorker
 from gateway.workers.lifecycle import LifecycleWorker
+from gateway.workers.link_shares import LinkShares
 from gateway.workers.probes import LinkProber
 from gateway.workers.replacement import ReplacementWorker
 from gateway.workers.replication import ReplicationWorker
@@ -51,6 +52,7 @@ from metadata.egress import EgressRepo
 from metadata.keys import KeyUsageRepo
 from metadata.ledger import LedgerRepo
 from metadata.lifecycle import LifecycleRepo
+from metadata.link_shares import LinkShareRepo
 from metadata.listing import ListingRepo
 from metadata.multipart import MultipartRepo
 from metadata.objects import ObjectRepo
@@ -63,10 +65,11 @@ log = logging.getLogger(__name__)
 
 CONFIG = web.AppKey("config", GatewayConfig)
 # How often a node rereads backend states and policies that other nodes may have changed.
-TOPOLOGY_REFRESH_S = 5.0
 GC = web.AppKey("gc", GcWorker)
 # How often client read bytes per link are reported to PostgreSQL.
 EGRESS_REPORT_S = 5.0
+# How often the nodes of a site re-split each capped link (workers/link_shares.py).
+LINK_SHARES_S = 1.0
 # How often each node looks for data keys or secrets wrapped under an old key.
 REWRAP_INTERVAL_S = 60.0
 # Any client reading a body must not be cut off by aiohttp's default 1 MiB cap; bodies
@@ -141,21 +144,23 @@ def load_key_ring(config: GatewayConfig) -> KeyRing:
     return ring
 
 
+def node_name() -> str:
+    """This serving process, as the other nodes see it in shared tables."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
 def build_services(
-    pool: asyncpg.Pool,
-    backends: BackendRegistry,
-    linked: dict[str, LinkedBackend],
-    config: GatewayConfig,
-    ring: KeyRing,
+    pool: asyncpg.Pool, wiring: Wiring, config: GatewayConfig, ring: KeyRing
 ) -> tuple[Services, Workers]:
+    backends = wiring.registry
     objects_repo = ObjectRepo(pool, deletion_delay_s=config.gc.deletion_delay_s)
     deletions = DeletionRepo(pool)
     topology = TopologyService(
         TopologyRepo(pool),
-        linked,
-        link_infos(config),
+        wiring.linked,
         local_site=config.site,
         default_policy=config.default_policy,
+        wiring=wiring,
     )
     writer = ReplicaWriter(backends, stall_timeout_s=config.replication.stall_timeout_s)
     crypto = EncryptionService(
@@ -165,8 +170,9 @@ def build_services(
     )
     restores = RestoreRepo(pool)
     objects = ObjectService(
-        objects_repo, backends, topology, writer, crypto, restores, AccessTieringRepo(pool)
-    )
+        objects_repo, backends, topology, writer, crypto, restores, AccessTieringRepo(pool),
+        hedge_reads=config.replication.hedge_reads,
+    )  # fmt: skip
     services = Services(
         auth=AuthService(AccessKeyRepo(pool), ring),
         buckets=BucketService(
@@ -261,6 +267,7 @@ class Runtime:
     control: WorkerControl
     linked: dict[str, LinkedBackend]
     ring: KeyRing
+    shares: LinkShares
 
 
 RUNTIME = web.AppKey("runtime", Runtime)
@@ -271,7 +278,7 @@ def _start_workers(runtime: Runtime) -> list[asyncio.Task[None]]:
     loops = [
         control.run("gc", config.gc.interval_s, workers.gc.run_pass),
         control.run("replication", config.replication.interval_s, workers.replication.drain),
-        control.run("topology", TOPOLOGY_REFRESH_S, workers.topology.refresh, sleep_first=True),
+        control.run("topology", REFRESH_S, workers.topology.refresh, sleep_first=True),
         control.run(
             "replacement",
             config.replication.replacement_interval_s,
@@ -287,6 +294,7 @@ def _start_workers(runtime: Runtime) -> list[asyncio.Task[None]]:
     ]
     rotation = KeyRotation(KeyUsageRepo(runtime.pool), runtime.ring)
     loops.append(control.run("rewrap", REWRAP_INTERVAL_S, rotation.rewrap_all, sleep_first=True))
+    loops.append(control.run("link-shares", LINK_SHARES_S, runtime.shares.report))
     reporter = EgressReporter(EgressRepo(runtime.pool), runtime.linked)
     loops.append(control.run("egress", EGRESS_REPORT_S, reporter.flush, sleep_first=True))
     if config.replication.probe_interval_s > 0:
@@ -306,26 +314,27 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     pool = await db.create_pool(
         config.database_url, min_size=config.database_pool_min, max_size=config.database_pool_max
     )
-    linked: dict[str, LinkedBackend] = {}
+    wiring = Wiring(config, app[metrics.METERS].links.meter)
     try:
         await topology_setup.seed(TopologyRepo(pool), config)
-        linked = await topology_setup.open_linked_backends(config, app[metrics.METERS].links.meter)
-        backends = BackendRegistry(linked.values())
         ring = load_key_ring(config)
-        services, workers = build_services(pool, backends, linked, config, ring)
+        services, workers = build_services(pool, wiring, config, ring)
         await workers.topology.refresh()
+        linked = wiring.linked
         app[dispatch.SERVICES] = services
         app[GC] = workers.gc
         control = WorkerControl(WorkerControlRepo(pool))
-        runtime = Runtime(config, pool, services, workers, control, linked, ring)
+        shares = LinkShares(LinkShareRepo(pool), linked, node_name())
+        runtime = Runtime(config, pool, services, workers, control, linked, ring, shares)
         app[RUNTIME] = runtime
         app[metrics.OBSERVED] = runtime
         tasks = _start_workers(runtime)
         yield
         await _cancel(tasks)
+        with contextlib.suppress(Exception):  # the others stop counting it in 3 s anyway
+            await shares.leave()
     finally:
-        for backend in linked.values():
-            await backend.close()
+        await wiring.close()
         await pool.close()
 
 

@@ -92,6 +92,9 @@ class ReplicationConfig:
     concurrency: int = 4
     # First-byte timeout of the implicit link to a backend with no configured link.
     first_byte_timeout_s: float = 10.0
+    # Hedged reads: a GET whose first byte is later than its link's observed p95 also asks
+    # the next replica, and the first to answer serves it (costs a second read then).
+    hedge_reads: bool = False
     # Seconds between re-placement passes (bringing versions in line with policies).
     replacement_interval_s: float = 60.0
     # Seconds between active probes of every link (0 disables them).
@@ -193,7 +196,7 @@ def _secret(section: Mapping[str, Any], name: str, env: Mapping[str, str]) -> st
     return None if value is None else str(value)
 
 
-def _backend(raw: Mapping[str, Any], data_dir: Path, env: Mapping[str, str]) -> BackendConfig:
+def backend_config(raw: Mapping[str, Any], data_dir: Path, env: Mapping[str, str]) -> BackendConfig:
     driver = str(raw.get("driver", ""))
     name = str(raw.get("name", ""))
     if not name or driver not in ("localfs", "s3"):
@@ -222,8 +225,13 @@ def _backend(raw: Mapping[str, Any], data_dir: Path, env: Mapping[str, str]) -> 
 
 
 def _replication(raw: Mapping[str, Any]) -> ReplicationConfig:
-    values = {k: float(v) for k, v in raw.items() if k != "concurrency"}
-    return ReplicationConfig(concurrency=int(raw.get("concurrency", 4)), **values)
+    values = {k: float(v) for k, v in raw.items() if k not in ("concurrency", "hedge_reads")}
+    hedge = raw.get("hedge_reads", False)
+    if not isinstance(hedge, bool):
+        raise ConfigError("replication.hedge_reads must be true or false")
+    return ReplicationConfig(
+        concurrency=int(raw.get("concurrency", 4)), hedge_reads=hedge, **values
+    )
 
 
 def _link(raw: Mapping[str, Any]) -> LinkConfig:
@@ -288,7 +296,7 @@ def _encryption(raw: Mapping[str, Any]) -> EncryptionConfig:
 def from_mapping(raw: Mapping[str, Any], env: Mapping[str, str]) -> GatewayConfig:
     data_dir = Path(env.get("SKYBRIDGE_DATA_DIR") or raw.get("data_dir") or "skybridge-data")
     database = raw.get("database") or {}
-    backends = tuple(_backend(b, data_dir, env) for b in raw.get("backends") or ())
+    backends = tuple(backend_config(b, data_dir, env) for b in raw.get("backends") or ())
     if not backends:
         backends = (BackendConfig("local", "localfs", data_dir / "backends" / "local"),)
     default_backend = str(raw.get("default_backend") or backends[0].name)

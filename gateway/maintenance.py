@@ -17,7 +17,6 @@ import yaml
 
 from gateway import topology_setup
 from gateway.app import load_key_ring
-from gateway.backends.registry import BackendRegistry
 from gateway.config import GatewayConfig, load, with_database
 from gateway.crypto import secretbox
 from gateway.embedded_pg import embedded_database
@@ -25,7 +24,6 @@ from gateway.placement.engine import validate_policy
 from gateway.placement.model import PolicyError
 from gateway.placement.policy_io import policy_from_dict, policy_to_dict
 from gateway.services.topology import TopologyService
-from gateway.topology_setup import link_infos
 from gateway.workers.replacement import ReplacementWorker
 from gateway.workers.scrub import ScrubWorker
 from metadata import db
@@ -63,7 +61,6 @@ async def _replacement(config: GatewayConfig, pool: asyncpg.Pool) -> Replacement
     topology = TopologyService(
         TopologyRepo(pool),
         {},
-        link_infos(config),
         local_site=config.site,
         default_policy=config.default_policy,
     )
@@ -82,14 +79,13 @@ async def rebalance(config: GatewayConfig, pool: asyncpg.Pool, dry_run: bool) ->
 async def scrub(
     config: GatewayConfig, pool: asyncpg.Pool, sample_rate: float, repair: bool
 ) -> dict[str, object]:
-    linked = await topology_setup.open_linked_backends(config)
+    wiring = await topology_setup.open_wiring(config, TopologyRepo(pool))
     try:
-        worker = ScrubWorker(ScrubRepo(pool), BackendRegistry(linked.values()))
+        worker = ScrubWorker(ScrubRepo(pool), wiring.registry)
         report = await worker.run_pass(sample_rate=sample_rate, repair=repair)
         return report.as_dict()
     finally:
-        for backend in linked.values():
-            await backend.close()
+        await wiring.close()
 
 
 async def quota(pool: asyncpg.Pool, args: argparse.Namespace) -> dict[str, object]:

@@ -15,11 +15,12 @@ LADDER = ("STANDARD", "STANDARD_IA", "GLACIER_IR")
 
 # A version is due one step down when it was not read (nor written) for the bucket's days.
 _DUE = (
-    "SELECT v.id, CASE v.storage_class WHEN 'STANDARD' THEN 'STANDARD_IA' ELSE 'GLACIER_IR' END"
+    "SELECT v.bucket_id, v.id,"
+    " CASE v.storage_class WHEN 'STANDARD' THEN 'STANDARD_IA' ELSE 'GLACIER_IR' END"
     " FROM buckets b JOIN object_versions v ON v.bucket_id = b.id"
     " WHERE b.access_tiering IS NOT NULL AND v.is_latest AND v.state = 'complete'"
     " AND NOT v.is_delete_marker AND NOT EXISTS (SELECT 1 FROM lifecycle_transitions t"
-    "  WHERE t.version_pk = v.id) AND ("
+    "  WHERE t.bucket_id = v.bucket_id AND t.version_pk = v.id) AND ("
     " (v.storage_class = 'STANDARD' AND coalesce(v.last_read_at, v.created_at)"
     "  <= $1::timestamptz - make_interval(days => (b.access_tiering->>'warm_after_days')::int))"
     " OR (v.storage_class = 'STANDARD_IA' AND b.access_tiering->>'cold_after_days' IS NOT NULL"
@@ -33,19 +34,23 @@ class AccessTieringRepo:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    async def read(self, version_pk: int, recall: bool) -> None:
+    async def read(self, bucket_id: int, version_pk: int, recall: bool) -> None:
         """Note a read of the version (to the hour); with ``recall``, start its move back
         to STANDARD unless it is moving already."""
         await self._pool.execute(
-            "WITH touched AS (UPDATE object_versions SET last_read_at = now() WHERE id = $1"
+            "WITH touched AS (UPDATE object_versions SET last_read_at = now()"
+            " WHERE bucket_id = $1 AND id = $2"
             " AND (last_read_at IS NULL OR last_read_at < now() - interval '1 hour'))"
-            " INSERT INTO lifecycle_transitions (version_pk, storage_class)"
-            f" SELECT $1, '{LADDER[0]}' WHERE $2 ON CONFLICT (version_pk) DO NOTHING",
+            " INSERT INTO lifecycle_transitions (bucket_id, version_pk, storage_class)"
+            f" SELECT $1, $2, '{LADDER[0]}' WHERE $3"
+            " ON CONFLICT (version_pk, bucket_id) DO NOTHING",
+            bucket_id,
             version_pk,
             recall,
         )
 
-    async def due(self, now: datetime, limit: int) -> list[tuple[int, str]]:
-        """(version, the class one step down) of the versions due to move at ``now``."""
+    async def due(self, now: datetime, limit: int) -> list[tuple[int, int, str]]:
+        """(bucket, version, the class one step down) of the versions due to move at ``now``,
+        over every bucket that has access tiering."""
         rows = await self._pool.fetch(_DUE, now, limit)
-        return [(r[0], r[1]) for r in rows]
+        return [(r[0], r[1], r[2]) for r in rows]

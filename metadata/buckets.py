@@ -10,7 +10,14 @@ from metadata.models import BucketRow
 
 _COLUMNS = (
     "id, name, owner_access_key, location, backend, versioning, created_at, tags, cors,"
-    " placement_policy, tenant, acl, policy, encryption, lifecycle, access_tiering"
+    " placement_policy, tenant, acl, policy, encryption, lifecycle, prefix_policies,"
+    " access_tiering"
+)
+# The policy in force for version ``v`` of bucket ``b`` (BucketRow.policy_for_key in SQL).
+EFFECTIVE_POLICY = (
+    "coalesce((SELECT e.value FROM jsonb_each_text(b.prefix_policies) e"
+    " WHERE left(v.key, length(e.key)) = e.key ORDER BY length(e.key) DESC LIMIT 1),"
+    " b.placement_policy)"
 )
 
 
@@ -38,7 +45,10 @@ class BucketRepo:
 
     async def with_policy(self, policy: str) -> list[str]:
         rows = await self._pool.fetch(
-            "SELECT name FROM buckets WHERE placement_policy = $1 ORDER BY name", policy
+            "SELECT name FROM buckets WHERE placement_policy = $1"
+            " OR EXISTS (SELECT 1 FROM jsonb_each_text(prefix_policies) e WHERE e.value = $1)"
+            " ORDER BY name",
+            policy,
         )
         return [r["name"] for r in rows]
 
@@ -81,22 +91,22 @@ class BucketRepo:
             if busy:
                 return False
             # Dead rows (failed/deleted versions) no longer matter once gc has their bytes.
+            # Through the versions and uploads: their ids lead the indexes of these tables.
             await con.execute(
-                "DELETE FROM placements WHERE version_pk IN"
+                "DELETE FROM placements WHERE bucket_id = $1 AND version_pk IN"
                 " (SELECT id FROM object_versions WHERE bucket_id = $1)",
                 bucket_id,
             )
             await con.execute("DELETE FROM object_versions WHERE bucket_id = $1", bucket_id)
             await con.execute(
-                "DELETE FROM multipart_parts WHERE upload_pk IN"
+                "DELETE FROM multipart_parts WHERE bucket_id = $1 AND upload_pk IN"
                 " (SELECT id FROM multipart_uploads WHERE bucket_id = $1)",
                 bucket_id,
             )
             await con.execute("DELETE FROM multipart_uploads WHERE bucket_id = $1", bucket_id)
-            await con.execute(
-                "DELETE FROM usage_counters WHERE scope = 'bucket' AND scope_id = $1",
-                str(bucket_id),
-            )
+            await con.execute("DELETE FROM bucket_usage WHERE bucket_id = $1", bucket_id)
+            # Its warm-up jobs: their copies went with the versions.
+            await con.execute("DELETE FROM warmup_jobs WHERE bucket_id = $1", bucket_id)
             await con.execute(
                 "DELETE FROM quotas WHERE scope = 'bucket' AND scope_id = $1", str(bucket_id)
             )
@@ -106,6 +116,17 @@ class BucketRepo:
     async def set_policy(self, bucket_id: int, policy: str | None) -> None:
         await self._pool.execute(
             "UPDATE buckets SET placement_policy = $2 WHERE id = $1", bucket_id, policy
+        )
+
+    async def set_prefix_policy(self, bucket_id: int, prefix: str, policy: str | None) -> None:
+        """Attach ``policy`` to keys under ``prefix``; None detaches the prefix."""
+        await self._pool.execute(
+            "UPDATE buckets SET prefix_policies = CASE WHEN $3::text IS NULL"
+            " THEN prefix_policies - $2::text"
+            " ELSE prefix_policies || jsonb_build_object($2::text, $3::text) END WHERE id = $1",
+            bucket_id,
+            prefix,
+            policy,
         )
 
     async def set_versioning(self, bucket_id: int, status: str) -> None:

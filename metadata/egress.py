@@ -77,14 +77,6 @@ class EgressRepo:
         )
         return {r["link"]: LinkEgress(**dict(r)) for r in rows}
 
-    async def set_budget(self, link: str, budget: int | None) -> bool:
-        done = await self._pool.fetchval(
-            "UPDATE links SET egress_budget_bytes_per_day = $2 WHERE name = $1 RETURNING name",
-            link,
-            budget,
-        )
-        return done is not None
-
 
 class _Exhausted(Exception):
     def __init__(self, link: str) -> None:

@@ -20,6 +20,7 @@ _SECRET_KEY = r"substring(secret_key from '^sbs1:([^:]+):')"
 @dataclass(frozen=True, slots=True)
 class StaleEnvelope:
     table: str
+    bucket_id: int
     id: int
     encryption: dict[str, Any]
 
@@ -51,23 +52,25 @@ class KeyUsageRepo:
         found: list[StaleEnvelope] = []
         for table, live in ENVELOPE_TABLES.items():
             rows = await self._pool.fetch(
-                f"SELECT id, encryption FROM {table} WHERE encryption IS NOT NULL AND {live}"
+                f"SELECT bucket_id, id, encryption FROM {table}"
+                f" WHERE encryption IS NOT NULL AND {live}"
                 " AND encryption->>'mode' = 'AES256' AND encryption->>'kek' <> $1"
                 " ORDER BY id LIMIT $2",
                 active,
                 limit,
             )
-            found += [StaleEnvelope(table, r["id"], r["encryption"]) for r in rows]
+            found += [StaleEnvelope(table, r["bucket_id"], r["id"], r["encryption"]) for r in rows]
         return found
 
     async def replace_envelope(self, stale: StaleEnvelope, encryption: dict[str, Any]) -> bool:
         """Swap in the re-wrapped envelope unless someone changed it meanwhile."""
         done = await self._pool.fetchval(
-            f"UPDATE {stale.table} SET encryption = $2 WHERE id = $1"
+            f"UPDATE {stale.table} SET encryption = $2 WHERE id = $1 AND bucket_id = $4"
             " AND encryption->>'wrapped_key' = $3 RETURNING id",
             stale.id,
             encryption,
             stale.encryption["wrapped_key"],
+            stale.bucket_id,
         )
         return done is not None
 

@@ -8,6 +8,7 @@ from typing import Any
 import asyncpg
 
 from metadata import replication
+from metadata.buckets import EFFECTIVE_POLICY
 from metadata.db import Conn
 
 
@@ -15,6 +16,7 @@ from metadata.db import Conn
 class LedgerEntry:
     """One complete version with the backends that hold it."""
 
+    bucket_id: int
     version_pk: int
     bucket: str
     placement_policy: str | None
@@ -47,19 +49,21 @@ class LedgerRepo:
 
     async def page(self, after_pk: int, limit: int) -> list[LedgerEntry]:
         rows = await self._pool.fetch(
-            "SELECT v.id, b.name, b.placement_policy, v.key, v.size_bytes, v.storage_class,"
-            " v.tags,"
+            f"SELECT v.bucket_id, v.id, b.name, {EFFECTIVE_POLICY}, v.key, v.size_bytes,"
+            " v.storage_class, v.tags,"
             # Temporary copies (restores) lapse on their own: re-placement leaves them be.
             " coalesce((SELECT array_agg(p.backend ORDER BY p.backend) FROM placements p"
-            "  WHERE p.version_pk = v.id AND p.state = 'ok' AND p.expires_at IS NULL),"
+            "  WHERE p.bucket_id = v.bucket_id AND p.version_pk = v.id AND p.state = 'ok'"
+            "  AND p.expires_at IS NULL),"
             " ARRAY[]::text[]),"
             " coalesce((SELECT array_agg(q.target_backend) FROM replication_queue q"
-            "  WHERE q.version_pk = v.id), ARRAY[]::text[])"
+            "  WHERE q.bucket_id = v.bucket_id AND q.version_pk = v.id), ARRAY[]::text[])"
             " FROM object_versions v JOIN buckets b ON b.id = v.bucket_id"
             " WHERE v.id > $1 AND v.state = 'complete' AND NOT v.is_delete_marker"
             # A version in transition is moved by the lifecycle worker (gateway/workers/
             # transitions.py): its new copies are not extras to retire.
-            " AND NOT EXISTS (SELECT 1 FROM lifecycle_transitions t WHERE t.version_pk = v.id)"
+            " AND NOT EXISTS (SELECT 1 FROM lifecycle_transitions t"
+            "  WHERE t.bucket_id = v.bucket_id AND t.version_pk = v.id)"
             " ORDER BY v.id LIMIT $2",
             after_pk,
             limit,
@@ -76,9 +80,11 @@ class LedgerRepo:
             "  'state', p.state, 'size_bytes', p.size_bytes, 'created_at', p.created_at,"
             "  'verified_at', p.verified_at, 'expires_at', p.expires_at,"
             "  'warmup_job', p.warmup_job_id) ORDER BY p.backend)"
-            "  FROM placements p WHERE p.version_pk = v.id), '[]'::jsonb) AS placements,"
+            "  FROM placements p WHERE p.bucket_id = v.bucket_id AND p.version_pk = v.id),"
+            " '[]'::jsonb) AS placements,"
             " coalesce((SELECT array_agg(q.target_backend ORDER BY q.target_backend)"
-            "  FROM replication_queue q WHERE q.version_pk = v.id), ARRAY[]::text[]) AS queued"
+            "  FROM replication_queue q WHERE q.bucket_id = v.bucket_id"
+            "  AND q.version_pk = v.id), ARRAY[]::text[]) AS queued"
             " FROM object_versions v JOIN buckets b ON b.id = v.bucket_id"
             " WHERE b.name = $1 AND v.key = $2 AND ($3::text IS NULL OR v.version_id = $3)"
             " ORDER BY v.id DESC LIMIT 1000",
@@ -102,32 +108,41 @@ class LedgerRepo:
             cursor_pk,
         )
 
-    async def enqueue(self, version_pk: int, targets: list[str]) -> None:
+    async def enqueue(self, bucket_id: int, version_pk: int, targets: list[str]) -> None:
         async with self._pool.acquire() as con:
-            await replication.enqueue(con, version_pk, targets)
+            await replication.enqueue(con, bucket_id, version_pk, targets)
 
-    async def retire_placement(self, version_pk: int, backend: str, keep_at_least: int) -> bool:
+    async def retire_placement(
+        self, bucket_id: int, version_pk: int, backend: str, keep_at_least: int
+    ) -> bool:
         """Drop the replica on ``backend`` if at least ``keep_at_least`` other ok replicas
         remain; its bytes are queued for deletion in the same transaction."""
         async with self._pool.acquire() as con, con.transaction():
-            await con.execute("SELECT 1 FROM object_versions WHERE id = $1 FOR UPDATE", version_pk)
+            await con.execute(
+                "SELECT 1 FROM object_versions WHERE bucket_id = $1 AND id = $2 FOR UPDATE",
+                bucket_id,
+                version_pk,
+            )
             others = await con.fetchval(
-                "SELECT count(*) FROM placements WHERE version_pk = $1 AND state = 'ok'"
-                " AND backend <> $2 AND expires_at IS NULL",
+                "SELECT count(*) FROM placements WHERE bucket_id = $1 AND version_pk = $2"
+                " AND state = 'ok' AND backend <> $3 AND expires_at IS NULL",
+                bucket_id,
                 version_pk,
                 backend,
             )
             if others < keep_at_least:
                 return False
             await con.execute(
-                "INSERT INTO backend_deletions (backend, backend_key)"
-                " SELECT backend, unnest(coalesce(segment_keys, ARRAY[backend_key]))"
-                " FROM placements WHERE version_pk = $1 AND backend = $2",
+                "INSERT INTO backend_deletions (bucket_id, backend, backend_key)"
+                " SELECT bucket_id, backend, unnest(coalesce(segment_keys, ARRAY[backend_key]))"
+                " FROM placements WHERE bucket_id = $1 AND version_pk = $2 AND backend = $3",
+                bucket_id,
                 version_pk,
                 backend,
             )
             await con.execute(
-                "DELETE FROM placements WHERE version_pk = $1 AND backend = $2",
+                "DELETE FROM placements WHERE bucket_id = $1 AND version_pk = $2 AND backend = $3",
+                bucket_id,
                 version_pk,
                 backend,
             )
@@ -140,10 +155,10 @@ class LedgerRepo:
             "SELECT b.name, v.key, v.version_id, v.size_bytes FROM object_versions v"
             " JOIN buckets b ON b.id = v.bucket_id"
             " WHERE v.state = 'complete' AND NOT v.is_delete_marker"
-            " AND EXISTS (SELECT 1 FROM placements p WHERE p.version_pk = v.id"
-            "  AND p.state = 'ok' AND p.backend = $1)"
-            " AND NOT EXISTS (SELECT 1 FROM placements p WHERE p.version_pk = v.id"
-            "  AND p.state = 'ok' AND p.backend <> $1)"
+            " AND EXISTS (SELECT 1 FROM placements p WHERE p.bucket_id = v.bucket_id"
+            "  AND p.version_pk = v.id AND p.state = 'ok' AND p.backend = $1)"
+            " AND NOT EXISTS (SELECT 1 FROM placements p WHERE p.bucket_id = v.bucket_id"
+            "  AND p.version_pk = v.id AND p.state = 'ok' AND p.backend <> $1)"
             " ORDER BY v.id LIMIT $2",
             backend,
             limit,
@@ -155,7 +170,8 @@ class LedgerRepo:
         rows = await self._pool.fetch(
             "SELECT p.backend, bk.tier, count(*) AS replicas,"
             " coalesce(sum(p.size_bytes), 0)::bigint AS bytes FROM placements p"
-            " JOIN object_versions v ON v.id = p.version_pk AND v.state = 'complete'"
+            " JOIN object_versions v ON v.bucket_id = p.bucket_id AND v.id = p.version_pk"
+            " AND v.state = 'complete'"
             " LEFT JOIN backends bk ON bk.name = p.backend"
             " WHERE p.state = 'ok' GROUP BY p.backend, bk.tier ORDER BY p.backend"
         )
@@ -166,8 +182,9 @@ class LedgerRepo:
         longer in the topology counts as tier ``unknown``."""
         rows = await self._pool.fetch(
             "SELECT coalesce(bk.tier, 'unknown'), count(*), coalesce(sum(p.size_bytes), 0)::bigint"
-            " FROM placements p JOIN object_versions v ON v.id = p.version_pk"
-            " AND v.state = 'complete' LEFT JOIN backends bk ON bk.name = p.backend"
+            " FROM placements p JOIN object_versions v ON v.bucket_id = p.bucket_id"
+            " AND v.id = p.version_pk AND v.state = 'complete'"
+            " LEFT JOIN backends bk ON bk.name = p.backend"
             " WHERE p.state = 'ok' GROUP BY 1 ORDER BY 1"
         )
         return [(r[0], r[1], r[2]) for r in rows]
@@ -184,6 +201,7 @@ class PlacementCheck:
     """One ok placement with what its bytes must be."""
 
     placement_id: int
+    bucket_id: int
     version_pk: int
     backend: str
     backend_key: str
@@ -202,27 +220,30 @@ class ScrubRepo:
 
     async def placements(self, after_id: int, limit: int) -> list[PlacementCheck]:
         rows = await self._pool.fetch(
-            "SELECT p.id, p.version_pk, p.backend, p.backend_key, p.segment_keys,"
+            "SELECT p.id, p.bucket_id, p.version_pk, p.backend, p.backend_key, p.segment_keys,"
             " v.size_bytes, v.part_sizes, v.part_checksums, v.checksum_algorithm,"
-            " v.checksum_value, v.encryption"
-            " FROM placements p JOIN object_versions v ON v.id = p.version_pk"
+            " v.checksum_value, v.encryption FROM placements p"
+            " JOIN object_versions v ON v.bucket_id = p.bucket_id AND v.id = p.version_pk"
             " WHERE p.id > $1 AND p.state = 'ok' AND v.state = 'complete' ORDER BY p.id LIMIT $2",
             after_id,
             limit,
         )
         return [
             PlacementCheck(
-                r[0], r[1], r[2], r[3], list(r[4]) if r[4] else None, r[5],
-                list(r[6]) if r[6] else None, list(r[7]) if r[7] else None, r[8], r[9], r[10],
+                r[0], r[1], r[2], r[3], r[4], list(r[5]) if r[5] else None, r[6],
+                list(r[7]) if r[7] else None, list(r[8]) if r[8] else None, r[9], r[10], r[11],
             )
             for r in rows
         ]  # fmt: skip
 
-    async def mark_verified(self, placement_ids: list[int]) -> None:
-        if placement_ids:
+    async def mark_verified(self, checks: list[PlacementCheck]) -> None:
+        """A batch spanning buckets: on Citus one statement per shard touched."""
+        if checks:
             await self._pool.execute(
-                "UPDATE placements SET verified_at = now() WHERE id = ANY($1::bigint[])",
-                placement_ids,
+                "UPDATE placements SET verified_at = now() WHERE (id, bucket_id) IN"
+                " (SELECT * FROM unnest($1::bigint[], $2::bigint[]))",
+                [c.placement_id for c in checks],
+                [c.bucket_id for c in checks],
             )
 
     async def repair(self, check: PlacementCheck) -> bool:
@@ -232,26 +253,27 @@ class ScrubRepo:
         """
         async with self._pool.acquire() as con, con.transaction():
             await con.execute(
-                "SELECT 1 FROM object_versions WHERE id = $1 FOR UPDATE", check.version_pk
+                "SELECT 1 FROM object_versions WHERE bucket_id = $1 AND id = $2 FOR UPDATE",
+                check.bucket_id,
+                check.version_pk,
             )
             others = await con.fetchval(
-                "SELECT count(*) FROM placements WHERE version_pk = $1 AND state = 'ok'"
-                " AND id <> $2",
+                "SELECT count(*) FROM placements WHERE bucket_id = $1 AND version_pk = $2"
+                " AND state = 'ok' AND id <> $3",
+                check.bucket_id,
                 check.version_pk,
                 check.placement_id,
             )
             if not others:
                 return False
             job = await con.fetchval(
-                "DELETE FROM placements WHERE id = $1 RETURNING warmup_job_id", check.placement_id
+                "DELETE FROM placements WHERE bucket_id = $1 AND id = $2 RETURNING warmup_job_id",
+                check.bucket_id,
+                check.placement_id,
             )
             # A warm-up's copy is made again for its job (temporary), any other as a permanent one.
-            await con.execute(
-                "INSERT INTO replication_queue (version_pk, target_backend, warmup_job_id)"
-                " VALUES ($1, $2, $3) ON CONFLICT (version_pk, target_backend) DO NOTHING",
-                check.version_pk,
-                check.backend,
-                job,
+            await replication.enqueue(
+                con, check.bucket_id, check.version_pk, [check.backend], warmup_job_id=job
             )
             return True
 
@@ -267,7 +289,8 @@ class ScrubRepo:
             " AND d.backend_key = k)"
             # A replica dropped for repair keeps its key until the queued copy rewrites it.
             " AND NOT EXISTS (SELECT 1 FROM replication_queue q JOIN placements p"
-            " ON p.version_pk = q.version_pk WHERE q.target_backend = $1"
+            " ON p.bucket_id = q.bucket_id AND p.version_pk = q.version_pk"
+            " WHERE q.target_backend = $1"
             " AND (p.backend_key = k OR k = ANY(p.segment_keys)))",
             backend,
             keys,

@@ -14,11 +14,18 @@ from datetime import datetime
 import asyncpg
 
 from metadata import replication
+from metadata.buckets import EFFECTIVE_POLICY
 from metadata.db import Conn
 
 WORKER_LOCK = "worker:lifecycle"
 _TRANSITION_COLUMNS = (
-    "t.version_pk, t.storage_class, b.name, b.placement_policy, t.started_at, t.waiting_for"
+    f"t.bucket_id, t.version_pk, t.storage_class, b.name, {EFFECTIVE_POLICY}, t.started_at,"
+    " t.waiting_for"
+)
+# The version's key decides its policy (a prefix may have one of its own).
+_TRANSITION_JOINS = (
+    " JOIN object_versions v ON v.bucket_id = t.bucket_id AND v.id = t.version_pk"
+    " JOIN buckets b ON b.id = t.bucket_id"
 )
 
 
@@ -47,6 +54,7 @@ class OpenUpload:
 
 @dataclass(frozen=True, slots=True)
 class TransitionRow:
+    bucket_id: int
     version_pk: int
     storage_class: str
     bucket: str
@@ -91,7 +99,8 @@ class LifecycleRepo:
             " AND state = 'complete' AND key > $2 ORDER BY key LIMIT $3)"
             " SELECT v.id, v.version_id, v.key, v.size_bytes, v.tags, v.storage_class,"
             " v.created_at, v.is_delete_marker,"
-            " EXISTS (SELECT 1 FROM lifecycle_transitions t WHERE t.version_pk = v.id)"
+            " EXISTS (SELECT 1 FROM lifecycle_transitions t WHERE t.version_pk = v.id"
+            " AND t.bucket_id = v.bucket_id)"
             " FROM object_versions v JOIN page ON page.key = v.key"
             " WHERE v.bucket_id = $1 AND v.state = 'complete' ORDER BY v.key, v.seq DESC",
             bucket_id,
@@ -114,26 +123,28 @@ class LifecycleRepo:
 
     # -- transitions -----------------------------------------------------------------------
 
-    async def begin_transition(self, version_pk: int, storage_class: str) -> TransitionRow | None:
+    async def begin_transition(
+        self, bucket_id: int, version_pk: int, storage_class: str
+    ) -> TransitionRow | None:
         """Record that the version is moving to ``storage_class``; None if it is gone or
         already moving."""
         row = await self._pool.fetchrow(
-            "WITH added AS (INSERT INTO lifecycle_transitions (version_pk, storage_class)"
-            " SELECT id, $2 FROM object_versions WHERE id = $1 AND state = 'complete'"
-            " ON CONFLICT (version_pk) DO NOTHING RETURNING *)"
-            f" SELECT {_TRANSITION_COLUMNS} FROM added t"
-            " JOIN object_versions v ON v.id = t.version_pk JOIN buckets b ON b.id = v.bucket_id",
+            "WITH added AS (INSERT INTO lifecycle_transitions (bucket_id, version_pk,"
+            " storage_class) SELECT bucket_id, id, $3 FROM object_versions"
+            " WHERE bucket_id = $1 AND id = $2 AND state = 'complete'"
+            " ON CONFLICT (version_pk, bucket_id) DO NOTHING RETURNING *)"
+            f" SELECT {_TRANSITION_COLUMNS} FROM added t{_TRANSITION_JOINS}",
+            bucket_id,
             version_pk,
             storage_class,
         )
         return TransitionRow(*row) if row else None
 
     async def transitions(self, limit: int) -> list[TransitionRow]:
-        """Transitions under way, the longest unchecked first."""
+        """Transitions under way, the longest unchecked first (a scan of every bucket)."""
         rows = await self._pool.fetch(
-            f"SELECT {_TRANSITION_COLUMNS} FROM lifecycle_transitions t"
-            " JOIN object_versions v ON v.id = t.version_pk"
-            " JOIN buckets b ON b.id = v.bucket_id ORDER BY t.checked_at, t.version_pk LIMIT $1",
+            f"SELECT {_TRANSITION_COLUMNS} FROM lifecycle_transitions t{_TRANSITION_JOINS}"
+            " ORDER BY t.checked_at, t.version_pk LIMIT $1",
             limit,
         )
         return [TransitionRow(*r) for r in rows]
@@ -143,30 +154,35 @@ class LifecycleRepo:
         rows = await self._pool.fetch(
             "SELECT t.storage_class, count(*) AS objects,"
             " coalesce(sum(v.size_bytes), 0)::bigint AS bytes FROM lifecycle_transitions t"
-            " JOIN object_versions v ON v.id = t.version_pk"
+            " JOIN object_versions v ON v.bucket_id = t.bucket_id AND v.id = t.version_pk"
             " GROUP BY t.storage_class ORDER BY t.storage_class"
         )
         return [UnderWay(**dict(r)) for r in rows]
 
-    async def wait_for(self, version_pk: int, copy_to: list[str], reason: str) -> None:
+    async def wait_for(
+        self, bucket_id: int, version_pk: int, copy_to: list[str], reason: str
+    ) -> None:
         """Queue the copies the transition still needs (verified by the replication worker)
         and note what it waits for."""
         async with self._pool.acquire() as con, con.transaction():
-            await replication.enqueue(con, version_pk, copy_to)
+            await replication.enqueue(con, bucket_id, version_pk, copy_to)
             await con.execute(
-                "UPDATE lifecycle_transitions SET checked_at = now(), waiting_for = $2"
-                " WHERE version_pk = $1",
+                "UPDATE lifecycle_transitions SET checked_at = now(), waiting_for = $3"
+                " WHERE bucket_id = $1 AND version_pk = $2",
+                bucket_id,
                 version_pk,
                 reason[:1000],
             )
 
-    async def drop_transition(self, version_pk: int) -> None:
+    async def drop_transition(self, bucket_id: int, version_pk: int) -> None:
         await self._pool.execute(
-            "DELETE FROM lifecycle_transitions WHERE version_pk = $1", version_pk
+            "DELETE FROM lifecycle_transitions WHERE bucket_id = $1 AND version_pk = $2",
+            bucket_id,
+            version_pk,
         )
 
     async def switch(
-        self, version_pk: int, storage_class: str, keep: list[str], delay_s: float
+        self, bucket_id: int, version_pk: int, storage_class: str, keep: list[str], delay_s: float
     ) -> bool:
         """Finish a transition in one transaction: if every backend of ``keep`` holds an ok
         placement, the version takes ``storage_class`` and its other placements are retired
@@ -174,39 +190,53 @@ class LifecycleRepo:
         nothing changes, when a placement of ``keep`` is missing."""
         async with self._pool.acquire() as con, con.transaction():
             state = await con.fetchval(
-                "SELECT state FROM object_versions WHERE id = $1 FOR UPDATE", version_pk
+                "SELECT state FROM object_versions WHERE bucket_id = $1 AND id = $2 FOR UPDATE",
+                bucket_id,
+                version_pk,
             )
             held = await con.fetchval(
-                "SELECT count(DISTINCT backend) FROM placements WHERE version_pk = $1"
-                " AND state = 'ok' AND backend = ANY($2::text[]) AND expires_at IS NULL",
+                "SELECT count(DISTINCT backend) FROM placements WHERE bucket_id = $1"
+                " AND version_pk = $2 AND state = 'ok' AND backend = ANY($3::text[])"
+                " AND expires_at IS NULL",
+                bucket_id,
                 version_pk,
                 keep,
             )
             if state != "complete" or held != len(set(keep)):
                 return False
-            await _retire_others(con, version_pk, keep, delay_s)
+            await _retire_others(con, bucket_id, version_pk, keep, delay_s)
             await con.execute(
-                "UPDATE object_versions SET storage_class = $2, updated_at = now() WHERE id = $1",
+                "UPDATE object_versions SET storage_class = $3, updated_at = now()"
+                " WHERE bucket_id = $1 AND id = $2",
+                bucket_id,
                 version_pk,
                 storage_class,
             )
-            await con.execute("DELETE FROM lifecycle_transitions WHERE version_pk = $1", version_pk)
+            await con.execute(
+                "DELETE FROM lifecycle_transitions WHERE bucket_id = $1 AND version_pk = $2",
+                bucket_id,
+                version_pk,
+            )
             return True
 
 
-async def _retire_others(con: Conn, version_pk: int, keep: list[str], delay_s: float) -> None:
+async def _retire_others(
+    con: Conn, bucket_id: int, version_pk: int, keep: list[str], delay_s: float
+) -> None:
     await con.execute(
-        "INSERT INTO backend_deletions (backend, backend_key, not_before)"
-        " SELECT backend, unnest(coalesce(segment_keys, ARRAY[backend_key])),"
-        " now() + make_interval(secs => $3) FROM placements"
-        " WHERE version_pk = $1 AND NOT (backend = ANY($2::text[])) AND expires_at IS NULL",
+        "INSERT INTO backend_deletions (bucket_id, backend, backend_key, not_before)"
+        " SELECT bucket_id, backend, unnest(coalesce(segment_keys, ARRAY[backend_key])),"
+        " now() + make_interval(secs => $4) FROM placements WHERE bucket_id = $1"
+        " AND version_pk = $2 AND NOT (backend = ANY($3::text[])) AND expires_at IS NULL",
+        bucket_id,
         version_pk,
         keep,
         delay_s,
     )
     await con.execute(
-        "DELETE FROM placements WHERE version_pk = $1 AND NOT (backend = ANY($2::text[]))"
-        " AND expires_at IS NULL",
+        "DELETE FROM placements WHERE bucket_id = $1 AND version_pk = $2"
+        " AND NOT (backend = ANY($3::text[])) AND expires_at IS NULL",
+        bucket_id,
         version_pk,
         keep,
     )

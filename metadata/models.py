@@ -39,6 +39,16 @@ class BucketRow:
     lifecycle: dict[str, Any] | None = None
     # Access-based tiering: {"warm_after_days": N, "cold_after_days": M or None}.
     access_tiering: dict[str, Any] | None = None
+    # Placement policies attached to key prefixes: {prefix: policy}.
+    prefix_policies: dict[str, str] = field(default_factory=dict)
+
+    def policy_for_key(self, key: str) -> str | None:
+        """The policy attached to the longest prefix ``key`` starts with, else the bucket's
+        (None: the default policy). The SQL twin is ``metadata.buckets.EFFECTIVE_POLICY``."""
+        matching = [prefix for prefix in self.prefix_policies if key.startswith(prefix)]
+        if not matching:
+            return self.placement_policy
+        return self.prefix_policies[max(matching, key=len)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,5 +194,6 @@ class PartRow:
 @dataclass(frozen=True, slots=True)
 class DeletionRow:
     id: int
+    bucket_id: int
     backend: str
     backend_key: str

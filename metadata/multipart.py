@@ -56,13 +56,17 @@ class MultipartRepo:
         )
         return UploadRow(**dict(record)) if record else None
 
-    async def put_part(self, upload_pk: int, part: PartRow, intent_ids: list[int]) -> bool:
+    async def put_part(
+        self, bucket_id: int, upload_pk: int, part: PartRow, intent_ids: list[int]
+    ) -> bool:
         try:
-            return await self._put_part(upload_pk, part, intent_ids)
+            return await self._put_part(bucket_id, upload_pk, part, intent_ids)
         except _Rollback:
             return False
 
-    async def _put_part(self, upload_pk: int, part: PartRow, intent_ids: list[int]) -> bool:
+    async def _put_part(
+        self, bucket_id: int, upload_pk: int, part: PartRow, intent_ids: list[int]
+    ) -> bool:
         """Record a stored part, replacing an earlier upload of the same number.
 
         ``intent_ids`` are the deletions queued before the bytes were written, one per
@@ -74,31 +78,31 @@ class MultipartRepo:
             # Checked first: returning False must leave the intents (and the reservation
             # they carry) for gc, never half-removed.
             state = await con.fetchval(
-                "SELECT state FROM multipart_uploads WHERE id = $1 FOR SHARE", upload_pk
+                "SELECT state FROM multipart_uploads WHERE bucket_id = $1 AND id = $2 FOR SHARE",
+                bucket_id,
+                upload_pk,
             )
             if state != "open":
                 return False
             cancelled = await con.fetchrow(
-                "WITH gone AS (DELETE FROM backend_deletions WHERE id = ANY($1::bigint[])"
-                " AND attempts = 0 AND backend = ANY($2::text[])"
-                " RETURNING id, reserved_bucket_id, reserved_bytes)"
-                " SELECT count(*) AS n, max(reserved_bucket_id) AS bucket_id,"
-                " coalesce(sum(reserved_bytes), 0)::bigint AS reserved FROM gone",
+                "WITH gone AS (DELETE FROM backend_deletions WHERE bucket_id = $3"
+                " AND id = ANY($1::bigint[]) AND attempts = 0 AND backend = ANY($2::text[])"
+                " RETURNING id, reserved_bytes)"
+                " SELECT count(*) AS n, coalesce(sum(reserved_bytes), 0)::bigint AS reserved"
+                " FROM gone",
                 intent_ids,
                 part.backends,
+                bucket_id,
             )
             if cancelled is None or cancelled["n"] != len(part.backends):
                 raise _Rollback()
-            await _queue_parts(con, upload_pk, "part_number = $2", part.part_number)
-            bucket_id = await con.fetchval(
-                "SELECT bucket_id FROM multipart_uploads WHERE id = $1", upload_pk
-            )
+            await _queue_parts(con, bucket_id, upload_pk, "part_number = $3", part.part_number)
             await usage.adjust(con, bucket_id, part.size_bytes, 0, -cancelled["reserved"], 0)
             await con.execute(
                 "INSERT INTO multipart_parts (upload_pk, part_number, size_bytes, etag,"
-                " checksum_value, backend_key, backends, stored_checksum)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-                " ON CONFLICT (upload_pk, part_number) DO UPDATE SET"
+                " checksum_value, backend_key, backends, stored_checksum, bucket_id)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                " ON CONFLICT (upload_pk, part_number, bucket_id) DO UPDATE SET"
                 " size_bytes = EXCLUDED.size_bytes, etag = EXCLUDED.etag,"
                 " checksum_value = EXCLUDED.checksum_value, backend_key = EXCLUDED.backend_key,"
                 " backends = EXCLUDED.backends, stored_checksum = EXCLUDED.stored_checksum,"
@@ -111,42 +115,55 @@ class MultipartRepo:
                 part.backend_key,
                 part.backends,
                 part.stored_checksum,
+                bucket_id,
             )
             return True
 
-    async def add_part_backend(self, upload_pk: int, part_number: int, backend: str) -> None:
+    async def add_part_backend(
+        self, bucket_id: int, upload_pk: int, part_number: int, backend: str
+    ) -> None:
         """A copy of the part now also lives on ``backend`` (completion assembling)."""
         await self._pool.execute(
             "UPDATE multipart_parts SET backends = array_append(backends, $3)"
-            " WHERE upload_pk = $1 AND part_number = $2 AND NOT ($3 = ANY(backends))",
+            " WHERE upload_pk = $1 AND part_number = $2 AND bucket_id = $4"
+            " AND NOT ($3 = ANY(backends))",
             upload_pk,
             part_number,
             backend,
+            bucket_id,
         )
 
-    async def parts(self, upload_pk: int, after: int = 0, limit: int = 10_000) -> list[PartRow]:
+    async def parts(
+        self, bucket_id: int, upload_pk: int, after: int = 0, limit: int = 10_000
+    ) -> list[PartRow]:
         records = await self._pool.fetch(
-            f"SELECT {_PART_COLUMNS} FROM multipart_parts WHERE upload_pk = $1"
-            " AND part_number > $2 ORDER BY part_number LIMIT $3",
+            f"SELECT {_PART_COLUMNS} FROM multipart_parts WHERE bucket_id = $1"
+            " AND upload_pk = $2 AND part_number > $3 ORDER BY part_number LIMIT $4",
+            bucket_id,
             upload_pk,
             after,
             limit,
         )
         return [PartRow(**dict(r)) for r in records]
 
-    async def finish(self, upload_pk: int, state: str, keep_parts: list[int]) -> bool:
+    async def finish(
+        self, bucket_id: int, upload_pk: int, state: str, keep_parts: list[int]
+    ) -> bool:
         """Close the upload; queue the bytes of every part not kept. False if not open."""
         async with self._pool.acquire() as con, con.transaction():
             closed = await con.fetchval(
-                "UPDATE multipart_uploads SET state = $2 WHERE id = $1 AND state = 'open'"
-                " RETURNING id",
+                "UPDATE multipart_uploads SET state = $3 WHERE bucket_id = $1 AND id = $2"
+                " AND state = 'open' RETURNING id",
+                bucket_id,
                 upload_pk,
                 state,
             )
             if closed is None:
                 return False
-            await _queue_parts(con, upload_pk, "NOT (part_number = ANY($2::int[]))", keep_parts)
-            await con.execute("DELETE FROM multipart_parts WHERE upload_pk = $1", upload_pk)
+            await _queue_parts(
+                con, bucket_id, upload_pk, "NOT (part_number = ANY($3::int[]))", keep_parts
+            )
+            await _drop_parts(con, bucket_id, upload_pk)
             return True
 
     async def complete(
@@ -204,9 +221,12 @@ async def _complete_in(
     if_none_match_star: bool,
     if_match: str | None,
 ) -> VersionRow | bool:
+    # The upload and the version it becomes are in the same bucket.
+    bucket_id = new.bucket_id
     closed = await con.fetchval(
         "UPDATE multipart_uploads SET state = 'completed'"
-        " WHERE id = $1 AND state = 'open' RETURNING id",
+        " WHERE bucket_id = $1 AND id = $2 AND state = 'open' RETURNING id",
+        bucket_id,
         upload_pk,
     )
     if closed is None:
@@ -214,6 +234,7 @@ async def _complete_in(
     pk = await insert_pending(con, new)
     version = await commit_pending(
         con,
+        bucket_id,
         pk,
         done,
         if_none_match_star=if_none_match_star,
@@ -223,42 +244,50 @@ async def _complete_in(
     )
     if version is None:
         raise _Rollback()
-    await _queue_parts(con, upload_pk, "NOT (part_number = ANY($2::int[]))", keep_parts)
+    await _queue_parts(con, bucket_id, upload_pk, "NOT (part_number = ANY($3::int[]))", keep_parts)
     # Kept parts live on as segments, but copies on backends outside the version's
     # placements are no longer referenced by anything.
     await con.execute(
-        "INSERT INTO backend_deletions (backend, backend_key)"
-        " SELECT b, mp.backend_key FROM multipart_parts mp, unnest(mp.backends) AS b"
-        " WHERE mp.upload_pk = $1 AND mp.part_number = ANY($2::int[])"
-        " AND NOT (b = ANY($3::text[]))",
+        "INSERT INTO backend_deletions (bucket_id, backend, backend_key)"
+        " SELECT mp.bucket_id, b, mp.backend_key FROM multipart_parts mp,"
+        " unnest(mp.backends) AS b WHERE mp.bucket_id = $4 AND mp.upload_pk = $1"
+        " AND mp.part_number = ANY($2::int[]) AND NOT (b = ANY($3::text[]))",
         upload_pk,
         keep_parts,
         # A backend the replication queue will fill is rewritten under the same keys: a
         # deletion queued now could land after the copy.
         list(done.stored_on or new.backends) + list(done.replicate_to),
+        bucket_id,
     )
-    await con.execute("DELETE FROM multipart_parts WHERE upload_pk = $1", upload_pk)
+    await _drop_parts(con, bucket_id, upload_pk)
     return version
 
 
-async def _queue_parts(con: Conn, upload_pk: int, condition: str, arg: object) -> None:
-    """Queue for deletion the bytes of the parts matching ``condition`` ($2 is ``arg``),
+async def _drop_parts(con: Conn, bucket_id: int, upload_pk: int) -> None:
+    await con.execute(
+        "DELETE FROM multipart_parts WHERE bucket_id = $1 AND upload_pk = $2", bucket_id, upload_pk
+    )
+
+
+async def _queue_parts(
+    con: Conn, bucket_id: int, upload_pk: int, condition: str, arg: object
+) -> None:
+    """Queue for deletion the bytes of the parts matching ``condition`` ($3 is ``arg``),
     and take them out of the usage."""
-    dropped = await con.fetchrow(
-        "SELECT u.bucket_id, coalesce(sum(mp.size_bytes), 0)::bigint AS bytes"
-        " FROM multipart_uploads u LEFT JOIN multipart_parts mp ON mp.upload_pk = u.id"
-        f" AND mp.counted AND {condition.replace('part_number', 'mp.part_number')}"
-        " WHERE u.id = $1 GROUP BY u.bucket_id",
+    dropped = await con.fetchval(
+        "SELECT coalesce(sum(size_bytes), 0)::bigint FROM multipart_parts"
+        f" WHERE bucket_id = $1 AND upload_pk = $2 AND counted AND {condition}",
+        bucket_id,
         upload_pk,
         arg,
     )
-    if dropped is not None:
-        await usage.adjust(con, dropped["bucket_id"], -dropped["bytes"])
+    await usage.adjust(con, bucket_id, -dropped)
     await con.execute(
-        "INSERT INTO backend_deletions (backend, backend_key)"
-        " SELECT b, mp.backend_key FROM multipart_parts mp,"
+        "INSERT INTO backend_deletions (bucket_id, backend, backend_key)"
+        " SELECT mp.bucket_id, b, mp.backend_key FROM multipart_parts mp,"
         " unnest(mp.backends) AS b"
-        f" WHERE mp.upload_pk = $1 AND {condition}",
+        f" WHERE mp.bucket_id = $1 AND mp.upload_pk = $2 AND {condition}",
+        bucket_id,
         upload_pk,
         arg,
     )

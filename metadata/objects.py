@@ -28,7 +28,7 @@ _VERSION_COLUMNS = (
 _PLACEMENTS_AGG = (
     "(SELECT array_agg(ARRAY[p.backend, p.backend_key, p.size_bytes::text,"
     " array_to_string(p.segment_keys, chr(31))] ORDER BY p.id) FROM placements p"
-    " WHERE p.version_pk = v.id AND p.state = 'ok') AS placements"
+    " WHERE p.bucket_id = v.bucket_id AND p.version_pk = v.id AND p.state = 'ok') AS placements"
 )
 
 
@@ -81,62 +81,72 @@ async def _lock_key(con: Conn, bucket_id: int, key: str) -> None:
     await con.execute("SELECT pg_advisory_xact_lock($1::int, hashtext($2))", bucket_id, key)
 
 
-async def _retire_version(con: Conn, pk: int, delay_s: float) -> None:
+async def _retire_version(con: Conn, bucket_id: int, pk: int, delay_s: float) -> None:
     """Mark a version deleted and queue its bytes for deletion after ``delay_s``."""
     before = await con.fetchrow(
-        "SELECT bucket_id, size_bytes, is_delete_marker, state FROM object_versions WHERE id = $1",
+        "SELECT size_bytes, is_delete_marker, state FROM object_versions"
+        " WHERE bucket_id = $1 AND id = $2",
+        bucket_id,
         pk,
     )
     await con.execute(
         "UPDATE object_versions SET state = 'deleted', is_latest = false,"
-        " updated_at = now() WHERE id = $1",
+        " updated_at = now() WHERE bucket_id = $1 AND id = $2",
+        bucket_id,
         pk,
     )
     if before and before["state"] == "complete" and not before["is_delete_marker"]:
-        await usage.adjust(con, before["bucket_id"], -before["size_bytes"], -1)
+        await usage.adjust(con, bucket_id, -before["size_bytes"], -1)
     await con.execute(
-        "INSERT INTO backend_deletions (backend, backend_key, not_before)"
-        " SELECT backend, unnest(coalesce(segment_keys, ARRAY[backend_key])),"
-        " now() + make_interval(secs => $2) FROM placements WHERE version_pk = $1",
+        "INSERT INTO backend_deletions (bucket_id, backend, backend_key, not_before)"
+        " SELECT bucket_id, backend, unnest(coalesce(segment_keys, ARRAY[backend_key])),"
+        " now() + make_interval(secs => $3) FROM placements"
+        " WHERE bucket_id = $1 AND version_pk = $2",
+        bucket_id,
         pk,
         delay_s,
     )
     # Replicas still queued may have left partial bytes (a failed write or copy).
     await con.execute(
-        "WITH queued AS (DELETE FROM replication_queue WHERE version_pk = $1"
-        " RETURNING target_backend)"
-        " INSERT INTO backend_deletions (backend, backend_key, not_before)"
-        " SELECT DISTINCT q.target_backend, unnest(coalesce(p.segment_keys,"
-        " ARRAY[p.backend_key])), now() + make_interval(secs => $2)"
+        "WITH queued AS (DELETE FROM replication_queue WHERE bucket_id = $1"
+        " AND version_pk = $2 RETURNING target_backend)"
+        " INSERT INTO backend_deletions (bucket_id, backend, backend_key, not_before)"
+        " SELECT DISTINCT $1::bigint, q.target_backend, unnest(coalesce(p.segment_keys,"
+        " ARRAY[p.backend_key])), now() + make_interval(secs => $3)"
         " FROM queued q, (SELECT segment_keys, backend_key FROM placements"
-        " WHERE version_pk = $1 LIMIT 1) p",
+        " WHERE bucket_id = $1 AND version_pk = $2 LIMIT 1) p",
+        bucket_id,
         pk,
         delay_s,
     )
-    await con.execute("DELETE FROM placements WHERE version_pk = $1", pk)
+    await con.execute(
+        "DELETE FROM placements WHERE bucket_id = $1 AND version_pk = $2", bucket_id, pk
+    )
 
 
-async def _release_pending(con: Conn, pk: int, state: str) -> None:
+async def _release_pending(con: Conn, bucket_id: int, pk: int, state: str) -> None:
     """End a pending version in ``state``, releasing what it reserved."""
-    row = await con.fetchrow(
-        "SELECT bucket_id, reserved_bytes FROM object_versions"
-        " WHERE id = $1 AND state = 'pending' FOR UPDATE",
+    reserved = await con.fetchval(
+        "SELECT reserved_bytes FROM object_versions"
+        " WHERE bucket_id = $1 AND id = $2 AND state = 'pending' FOR UPDATE",
+        bucket_id,
         pk,
     )
-    if row is None:
+    if reserved is None:
         return
     await con.execute(
-        "UPDATE object_versions SET state = $2, reserved_bytes = 0, updated_at = now()"
-        " WHERE id = $1",
+        "UPDATE object_versions SET state = $3, reserved_bytes = 0, updated_at = now()"
+        " WHERE bucket_id = $1 AND id = $2",
+        bucket_id,
         pk,
         state,
     )
-    await usage.adjust(con, row["bucket_id"], 0, 0, -row["reserved_bytes"], -1)
+    await usage.adjust(con, bucket_id, 0, 0, -reserved, -1)
 
 
 async def _promote_newest(con: Conn, bucket_id: int, key: str) -> None:
     await con.execute(
-        "UPDATE object_versions SET is_latest = true WHERE id = ("
+        "UPDATE object_versions SET is_latest = true WHERE bucket_id = $1 AND id = ("
         " SELECT id FROM object_versions WHERE bucket_id = $1 AND key = $2"
         " AND state = 'complete' ORDER BY seq DESC LIMIT 1)",
         bucket_id,
@@ -167,9 +177,9 @@ async def insert_pending(con: Conn, new: NewVersion, reserve_bytes: int = 0) -> 
         new.encryption,
     )
     await con.executemany(
-        "INSERT INTO placements (version_pk, backend, backend_key, state)"
-        " VALUES ($1, $2, $3, 'pending')",
-        [(pk, backend, new.backend_key) for backend in new.backends],
+        "INSERT INTO placements (bucket_id, version_pk, backend, backend_key, state)"
+        " VALUES ($1, $2, $3, $4, 'pending')",
+        [(new.bucket_id, pk, backend, new.backend_key) for backend in new.backends],
     )
     return pk
 
@@ -185,11 +195,12 @@ async def _retire_null_version(
         keep,
     )
     if old is not None:
-        await _retire_version(con, old, delay_s)
+        await _retire_version(con, bucket_id, old, delay_s)
 
 
 async def commit_pending(
     con: Conn,
+    bucket_id: int,
     pk: int,
     done: CompletedVersion,
     *,
@@ -204,13 +215,14 @@ async def commit_pending(
     object exists. Raises :class:`VersionNotPending` if gc reaped the version first.
     """
     row = await con.fetchrow(
-        "SELECT bucket_id, key, is_null_version, reserved_bytes FROM object_versions"
-        " WHERE id = $1 AND state = 'pending' FOR UPDATE",
+        "SELECT key, is_null_version, reserved_bytes FROM object_versions"
+        " WHERE bucket_id = $1 AND id = $2 AND state = 'pending' FOR UPDATE",
+        bucket_id,
         pk,
     )
     if row is None:
         raise VersionNotPending(pk)
-    bucket_id, key = row["bucket_id"], row["key"]
+    key = row["key"]
     await _lock_key(con, bucket_id, key)
     latest = await con.fetchrow(
         "SELECT id, is_delete_marker, etag FROM object_versions"
@@ -224,7 +236,9 @@ async def commit_pending(
         _check_if_match(if_match, latest)
     if latest:
         await con.execute(
-            "UPDATE object_versions SET is_latest = false WHERE id = $1", latest["id"]
+            "UPDATE object_versions SET is_latest = false WHERE bucket_id = $1 AND id = $2",
+            bucket_id,
+            latest["id"],
         )
     if row["is_null_version"]:
         await _retire_null_version(con, bucket_id, key, pk, delay_s)
@@ -234,7 +248,7 @@ async def commit_pending(
         " checksum_value = $6, part_sizes = $7, part_checksums = $8,"
         " seq = nextval('object_versions_seq'), created_at = now(), updated_at = now(),"
         " reserved_bytes = 0, encryption = coalesce($9, encryption)"
-        f" WHERE id = $1 RETURNING {_VERSION_COLUMNS}",
+        f" WHERE id = $1 AND bucket_id = $10 RETURNING {_VERSION_COLUMNS}",
         pk,
         done.size_bytes,
         done.etag,
@@ -244,50 +258,58 @@ async def commit_pending(
         done.part_sizes,
         done.part_checksums,
         done.encryption,
+        bucket_id,
     )
-    await _settle_placements(con, pk, done)
+    await _settle_placements(con, bucket_id, pk, done)
     # Multipart parts were counted as they arrived: completing moves no bytes.
     added = done.size_bytes if count_bytes else 0
     await usage.adjust(con, bucket_id, added, 1, -row["reserved_bytes"], -1)
     return version_from_record(record)
 
 
-async def _settle_placements(con: Conn, pk: int, done: CompletedVersion) -> None:
+async def _settle_placements(con: Conn, bucket_id: int, pk: int, done: CompletedVersion) -> None:
     """Pending placements become ok where the write succeeded; the others are dropped
     (their partial bytes queued for deletion) and left to the replication queue."""
     stored = list(done.stored_on) if done.stored_on is not None else None
     await con.execute(
         "UPDATE placements SET state = 'ok', size_bytes = $2, segment_keys = $3,"
-        " verified_at = now() WHERE version_pk = $1 AND state = 'pending'"
+        " verified_at = now() WHERE version_pk = $1 AND bucket_id = $5 AND state = 'pending'"
         " AND ($4::text[] IS NULL OR backend = ANY($4::text[]))",
         pk,
         done.size_bytes if done.stored_bytes is None else done.stored_bytes,
         done.segment_keys,
         stored,
+        bucket_id,
     )
     # A failed target the replication queue will fill keeps its partial bytes: the copy
     # overwrites them under the same key, and a deletion queued now could land after the
     # copy. If the version goes first, _retire_version queues them.
     replicate_to = list(done.replicate_to)
     await con.execute(
-        "INSERT INTO backend_deletions (backend, backend_key)"
-        " SELECT backend, unnest(coalesce($2::text[], ARRAY[backend_key]))"
-        " FROM placements WHERE version_pk = $1 AND state = 'pending'"
+        "INSERT INTO backend_deletions (bucket_id, backend, backend_key)"
+        " SELECT bucket_id, backend, unnest(coalesce($2::text[], ARRAY[backend_key]))"
+        " FROM placements WHERE version_pk = $1 AND bucket_id = $4 AND state = 'pending'"
         " AND NOT (backend = ANY($3::text[]))",
         pk,
         done.segment_keys,
         replicate_to,
+        bucket_id,
     )
     if done.segment_keys:
         # Intents of part writes that failed on a target the queue will fill (multipart).
         await con.execute(
-            "DELETE FROM backend_deletions WHERE backend = ANY($1::text[])"
-            " AND backend_key = ANY($2::text[])",
+            "DELETE FROM backend_deletions WHERE bucket_id = $1 AND backend = ANY($2::text[])"
+            " AND backend_key = ANY($3::text[])",
+            bucket_id,
             replicate_to,
             done.segment_keys,
         )
-    await con.execute("DELETE FROM placements WHERE version_pk = $1 AND state = 'pending'", pk)
-    await replication.enqueue(con, pk, replicate_to)
+    await con.execute(
+        "DELETE FROM placements WHERE bucket_id = $1 AND version_pk = $2 AND state = 'pending'",
+        bucket_id,
+        pk,
+    )
+    await replication.enqueue(con, bucket_id, pk, replicate_to)
 
 
 class ObjectRepo:
@@ -296,9 +318,12 @@ class ObjectRepo:
         # Readers still streaming a replaced version keep their bytes this long.
         self._delay_s = deletion_delay_s
 
-    async def set_acl(self, version_pk: int, acl: str) -> None:
+    async def set_acl(self, bucket_id: int, version_pk: int, acl: str) -> None:
         await self._pool.execute(
-            "UPDATE object_versions SET acl = $2 WHERE id = $1", version_pk, acl
+            "UPDATE object_versions SET acl = $3 WHERE bucket_id = $1 AND id = $2",
+            bucket_id,
+            version_pk,
+            acl,
         )
 
     async def begin_write(self, new: NewVersion, reserve_bytes: int = 0) -> int:
@@ -309,6 +334,7 @@ class ObjectRepo:
 
     async def commit_write(
         self,
+        bucket_id: int,
         pk: int,
         done: CompletedVersion,
         *,
@@ -319,6 +345,7 @@ class ObjectRepo:
         async with self._pool.acquire() as con, con.transaction():
             return await commit_pending(
                 con,
+                bucket_id,
                 pk,
                 done,
                 if_none_match_star=if_none_match_star,
@@ -326,13 +353,14 @@ class ObjectRepo:
                 if_match=if_match,
             )
 
-    async def fail_write(self, pk: int) -> list[tuple[str, str]]:
+    async def fail_write(self, bucket_id: int, pk: int) -> list[tuple[str, str]]:
         """Mark a pending version failed; return its (backend, key) pairs for cleanup."""
         async with self._pool.acquire() as con, con.transaction():
-            await _release_pending(con, pk, "failed")
+            await _release_pending(con, bucket_id, pk, "failed")
             rows = await con.fetch(
-                "UPDATE placements SET state = 'failed' WHERE version_pk = $1"
+                "UPDATE placements SET state = 'failed' WHERE bucket_id = $1 AND version_pk = $2"
                 " RETURNING backend, backend_key",
+                bucket_id,
                 pk,
             )
             return [(r["backend"], r["backend_key"]) for r in rows]
@@ -360,18 +388,21 @@ class ObjectRepo:
         placements = [_placement(p) for p in values.pop("placements") or ()]
         return version_from_record(values, placements)
 
-    async def get_by_pk(self, pk: int) -> VersionRow | None:
+    async def get_by_pk(self, bucket_id: int, pk: int) -> VersionRow | None:
         record = await self._pool.fetchrow(
-            f"SELECT {_VERSION_COLUMNS} FROM object_versions WHERE id = $1", pk
+            f"SELECT {_VERSION_COLUMNS} FROM object_versions WHERE bucket_id = $1 AND id = $2",
+            bucket_id,
+            pk,
         )
         if record is None:
             return None
-        return version_from_record(record, await self._placements(pk))
+        return version_from_record(record, await self._placements(bucket_id, pk))
 
-    async def _placements(self, pk: int) -> list[PlacementRow]:
+    async def _placements(self, bucket_id: int, pk: int) -> list[PlacementRow]:
         rows = await self._pool.fetch(
             "SELECT backend, backend_key, segment_keys, state, size_bytes FROM placements"
-            " WHERE version_pk = $1 AND state = 'ok' ORDER BY id",
+            " WHERE bucket_id = $1 AND version_pk = $2 AND state = 'ok' ORDER BY id",
+            bucket_id,
             pk,
         )
         return [
@@ -385,9 +416,13 @@ class ObjectRepo:
             for r in rows
         ]
 
-    async def set_tags(self, pk: int, tags: dict[str, str]) -> None:
+    async def set_tags(self, bucket_id: int, pk: int, tags: dict[str, str]) -> None:
         await self._pool.execute(
-            "UPDATE object_versions SET tags = $2, updated_at = now() WHERE id = $1", pk, tags
+            "UPDATE object_versions SET tags = $3, updated_at = now()"
+            " WHERE bucket_id = $1 AND id = $2",
+            bucket_id,
+            pk,
+            tags,
         )
 
     async def delete_version(
@@ -410,7 +445,7 @@ class ObjectRepo:
             )
             if record is None:
                 return None
-            await _retire_version(con, record["pk"], self._delay_s)
+            await _retire_version(con, bucket_id, record["pk"], self._delay_s)
             if record["is_latest"]:
                 await _promote_newest(con, bucket_id, key)
             return version_from_record(record)
@@ -473,40 +508,50 @@ class ObjectRepo:
         )
         return version_from_record(record)
 
-    async def placements_of_pending(self, older_than_s: float, limit: int) -> list[int]:
-        """Pending versions abandoned by a writer that died (for gc)."""
+    async def placements_of_pending(self, older_than_s: float, limit: int) -> list[tuple[int, int]]:
+        """(bucket id, version pk) of pending versions abandoned by a writer that died (for
+        gc): a scan of every bucket."""
         rows = await self._pool.fetch(
-            "SELECT id FROM object_versions WHERE state = 'pending'"
+            "SELECT bucket_id, id FROM object_versions WHERE state = 'pending'"
             " AND created_at < now() - make_interval(secs => $1) ORDER BY id LIMIT $2",
             older_than_s,
             limit,
         )
-        return [r["id"] for r in rows]
+        return [(r["bucket_id"], r["id"]) for r in rows]
 
-    async def reap_version(self, pk: int) -> None:
+    async def reap_version(self, bucket_id: int, pk: int) -> None:
         """Queue the bytes of a dead version for deletion and drop its rows."""
         async with self._pool.acquire() as con, con.transaction():
             state = await con.fetchval(
-                "SELECT state FROM object_versions WHERE id = $1 FOR UPDATE", pk
+                "SELECT state FROM object_versions WHERE bucket_id = $1 AND id = $2 FOR UPDATE",
+                bucket_id,
+                pk,
             )
             if state not in ("pending", "failed", "deleted"):
                 return
             # A writer that died still holds its reservation: give it back.
-            await _release_pending(con, pk, "failed")
+            await _release_pending(con, bucket_id, pk, "failed")
             await con.execute(
-                "INSERT INTO backend_deletions (backend, backend_key)"
-                " SELECT backend, unnest(coalesce(segment_keys, ARRAY[backend_key]))"
-                " FROM placements WHERE version_pk = $1",
+                "INSERT INTO backend_deletions (bucket_id, backend, backend_key)"
+                " SELECT bucket_id, backend, unnest(coalesce(segment_keys, ARRAY[backend_key]))"
+                " FROM placements WHERE bucket_id = $1 AND version_pk = $2",
+                bucket_id,
                 pk,
             )
-            await con.execute("DELETE FROM placements WHERE version_pk = $1", pk)
-            await con.execute("DELETE FROM object_versions WHERE id = $1", pk)
+            await con.execute(
+                "DELETE FROM placements WHERE bucket_id = $1 AND version_pk = $2", bucket_id, pk
+            )
+            await con.execute(
+                "DELETE FROM object_versions WHERE bucket_id = $1 AND id = $2", bucket_id, pk
+            )
 
-    async def dead_versions(self, older_than_s: float, limit: int) -> list[int]:
+    async def dead_versions(self, older_than_s: float, limit: int) -> list[tuple[int, int]]:
+        """(bucket id, version pk) of failed and deleted versions (for gc): a scan of every
+        bucket."""
         rows = await self._pool.fetch(
-            "SELECT id FROM object_versions WHERE state IN ('failed', 'deleted')"
+            "SELECT bucket_id, id FROM object_versions WHERE state IN ('failed', 'deleted')"
             " AND updated_at < now() - make_interval(secs => $1) ORDER BY id LIMIT $2",
             older_than_s,
             limit,
         )
-        return [r["id"] for r in rows]
+        return [(r["bucket_id"], r["id"]) for r in rows]

@@ -20,6 +20,7 @@ LAPSE_SQL = (
 @dataclass(frozen=True, slots=True)
 class ReplicationTask:
     id: int
+    bucket_id: int
     version_pk: int
     target_backend: str
     attempts: int
@@ -29,18 +30,28 @@ class ReplicationTask:
     warmup_job_id: int | None = None
 
 
-async def enqueue(con: Conn, version_pk: int, targets: list[str]) -> None:
+async def enqueue(
+    con: Conn,
+    bucket_id: int,
+    version_pk: int,
+    targets: list[str],
+    warmup_job_id: int | None = None,
+) -> None:
+    """Queue copies of the version to ``targets``; with ``warmup_job_id``, for that job."""
     if targets:
         await con.executemany(
-            "INSERT INTO replication_queue (version_pk, target_backend) VALUES ($1, $2)"
-            " ON CONFLICT (version_pk, target_backend) DO NOTHING",
-            [(version_pk, t) for t in targets],
+            "INSERT INTO replication_queue (bucket_id, version_pk, target_backend, warmup_job_id)"
+            " VALUES ($1, $2, $3, $4)"
+            " ON CONFLICT (version_pk, target_backend, bucket_id) DO NOTHING",
+            [(bucket_id, version_pk, t, warmup_job_id) for t in targets],
         )
 
 
-async def forget_deletions(con: Conn, backend: str, keys: list[str]) -> None:
+async def forget_deletions(con: Conn, bucket_id: int, backend: str, keys: list[str]) -> None:
     await con.execute(
-        "DELETE FROM backend_deletions WHERE backend = $1 AND backend_key = ANY($2::text[])",
+        "DELETE FROM backend_deletions WHERE bucket_id = $1 AND backend = $2"
+        " AND backend_key = ANY($3::text[])",
+        bucket_id,
         backend,
         keys,
     )
@@ -49,12 +60,14 @@ async def forget_deletions(con: Conn, backend: str, keys: list[str]) -> None:
 async def _discard(con: Conn, task: ReplicationTask, keys: list[str]) -> None:
     """Queue a copy's bytes for deletion, unless a placement on its backend uses them."""
     await con.execute(
-        "INSERT INTO backend_deletions (backend, backend_key) SELECT $1, unnest($2::text[])"
-        " WHERE NOT EXISTS (SELECT 1 FROM placements WHERE version_pk = $3 AND backend = $1"
+        "INSERT INTO backend_deletions (bucket_id, backend, backend_key)"
+        " SELECT $4, $1, unnest($2::text[]) WHERE NOT EXISTS (SELECT 1 FROM placements"
+        " WHERE bucket_id = $4 AND version_pk = $3 AND backend = $1"
         " AND state IN ('pending', 'ok'))",
         task.target_backend,
         keys,
         task.version_pk,
+        task.bucket_id,
     )
 
 
@@ -63,29 +76,37 @@ class ReplicationRepo:
         self._pool = pool
 
     async def claim(self, limit: int, lease_s: float) -> list[ReplicationTask]:
-        """Due tasks, leased so that other nodes skip them until the lease expires."""
+        """Due tasks, leased so that other nodes skip them until the lease expires.
+
+        A claim spans every bucket: on Citus it must run per shard (docs/scaling.md)."""
         rows = await self._pool.fetch(
             "UPDATE replication_queue SET not_before = now() + make_interval(secs => $2),"
-            " attempts = attempts + 1 WHERE id IN ("
-            " SELECT id FROM replication_queue WHERE not_before <= now()"
+            " attempts = attempts + 1 WHERE (id, bucket_id) IN ("
+            " SELECT id, bucket_id FROM replication_queue WHERE not_before <= now()"
             " ORDER BY not_before, id LIMIT $1 FOR UPDATE SKIP LOCKED)"
-            " RETURNING id, version_pk, target_backend, attempts, temporary_days, warmup_job_id",
+            " RETURNING id, bucket_id, version_pk, target_backend, attempts, temporary_days,"
+            " warmup_job_id",
             limit,
             lease_s,
         )
         return [ReplicationTask(**dict(r)) for r in rows]
 
-    async def retry_later(self, task_id: int, delay_s: float, error: str) -> None:
+    async def retry_later(self, task: ReplicationTask, delay_s: float, error: str) -> None:
         await self._pool.execute(
-            "UPDATE replication_queue SET not_before = now() + make_interval(secs => $2),"
-            " last_error = $3 WHERE id = $1",
-            task_id,
+            "UPDATE replication_queue SET not_before = now() + make_interval(secs => $3),"
+            " last_error = $4 WHERE bucket_id = $1 AND id = $2",
+            task.bucket_id,
+            task.id,
             delay_s,
             error[:1000],
         )
 
-    async def drop(self, task_id: int) -> None:
-        await self._pool.execute("DELETE FROM replication_queue WHERE id = $1", task_id)
+    async def drop(self, task: ReplicationTask) -> None:
+        await self._pool.execute(
+            "DELETE FROM replication_queue WHERE bucket_id = $1 AND id = $2",
+            task.bucket_id,
+            task.id,
+        )
 
     async def complete(
         self,
@@ -102,33 +123,41 @@ class ReplicationRepo:
         """
         async with self._pool.acquire() as con, con.transaction():
             state = await con.fetchval(
-                "SELECT state FROM object_versions WHERE id = $1 FOR SHARE", task.version_pk
+                "SELECT state FROM object_versions WHERE bucket_id = $1 AND id = $2 FOR SHARE",
+                task.bucket_id,
+                task.version_pk,
             )
-            await con.execute("DELETE FROM replication_queue WHERE id = $1", task.id)
+            await con.execute(
+                "DELETE FROM replication_queue WHERE bucket_id = $1 AND id = $2",
+                task.bucket_id,
+                task.id,
+            )
             keys = segment_keys or [backend_key]
             until = None
             if task.warmup_job_id is not None:
-                until = await warmup.active_expiry(con, task.warmup_job_id)
+                until = await warmup.active_expiry(con, task.bucket_id, task.warmup_job_id)
             if state != "complete" or (task.warmup_job_id is not None and until is None):
                 await _discard(con, task, keys)
                 return False
             # A deletion queued for these keys earlier (a failed synchronous write, a part
             # copy dropped at completion) would destroy the replica just written.
-            await forget_deletions(con, task.target_backend, keys)
+            await forget_deletions(con, task.bucket_id, task.target_backend, keys)
             await con.execute(
-                "INSERT INTO placements (version_pk, backend, backend_key, segment_keys, state,"
-                " size_bytes, verified_at, expires_at, warmup_job_id) VALUES ($1, $2, $3, $4, 'ok',"
-                f" $5, now(), coalesce($7, {LAPSE_SQL.format(days='$6::int')}), $8)"
-                " ON CONFLICT (version_pk, backend) WHERE state IN ('pending', 'ok') DO NOTHING",
+                "INSERT INTO placements (bucket_id, version_pk, backend, backend_key,"
+                " segment_keys, state, size_bytes, verified_at, expires_at, warmup_job_id)"
+                " VALUES ($9, $1, $2, $3, $4, 'ok', $5, now(),"
+                f" coalesce($7, {LAPSE_SQL.format(days='$6::int')}), $8)"
+                " ON CONFLICT (version_pk, backend, bucket_id) WHERE state IN ('pending', 'ok')"
+                " DO NOTHING",
                 task.version_pk, task.target_backend, backend_key, segment_keys, size_bytes,
-                task.temporary_days, until, task.warmup_job_id,
+                task.temporary_days, until, task.warmup_job_id, task.bucket_id,
             )  # fmt: skip
             return True
 
-    async def claim_keys(self, backend: str, keys: list[str]) -> None:
+    async def claim_keys(self, bucket_id: int, backend: str, keys: list[str]) -> None:
         """Cancel queued deletions of ``keys`` on ``backend`` before a copy writes them."""
         async with self._pool.acquire() as con:
-            await forget_deletions(con, backend, keys)
+            await forget_deletions(con, bucket_id, backend, keys)
 
     async def pending_count(self) -> int:
         count: int = await self._pool.fetchval("SELECT count(*) FROM replication_queue")
@@ -170,7 +199,8 @@ class ReplicationQueueRepo:
             " coalesce(sum(v.size_bytes), 0)::bigint AS bytes,"
             " count(*) FILTER (WHERE q.attempts > 0) AS failing,"
             " extract(epoch FROM now() - min(q.created_at))::float8 AS oldest_age_s"
-            " FROM replication_queue q JOIN object_versions v ON v.id = q.version_pk"
+            " FROM replication_queue q JOIN object_versions v"
+            " ON v.bucket_id = q.bucket_id AND v.id = q.version_pk"
             " GROUP BY q.target_backend ORDER BY q.target_backend"
         )
         return [QueueStats(**dict(r)) for r in rows]
@@ -180,7 +210,8 @@ class ReplicationQueueRepo:
             "SELECT q.id, b.name AS bucket, v.key, v.version_id, q.target_backend, q.attempts,"
             " q.last_error,"
             " greatest(extract(epoch FROM q.not_before - now()), 0)::float8 AS next_attempt_in_s"
-            " FROM replication_queue q JOIN object_versions v ON v.id = q.version_pk"
+            " FROM replication_queue q JOIN object_versions v"
+            " ON v.bucket_id = q.bucket_id AND v.id = q.version_pk"
             " JOIN buckets b ON b.id = v.bucket_id WHERE q.attempts > 0"
             " ORDER BY q.attempts DESC, q.id LIMIT $1",
             limit,

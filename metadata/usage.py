@@ -3,8 +3,11 @@
 Invariants (checked by ``recompute``): for every bucket, ``bytes`` is the size of its
 complete versions that are not delete markers plus the parts of its open uploads,
 ``objects`` the count of those versions, and ``reserved_*`` what writes in flight declared.
-Tenants sum their buckets. Rows are always locked bucket first, then tenant, so that
-concurrent writers cannot deadlock.
+
+Only the bucket's row (``bucket_usage``, keyed by bucket_id) is written in a transaction, so
+that it stays on the bucket's shard under Citus. A tenant's usage is the sum of its buckets'
+rows; a write under a tenant's hard quota takes the tenant's lock after its bucket's row and
+sums under it (``_tenant_usage``), so the lock order is always bucket row, then tenant lock.
 """
 
 from __future__ import annotations
@@ -48,55 +51,65 @@ class QuotaExceededError(Exception):
         )
 
 
-_BUMP_BOTH = """
-INSERT INTO usage_counters AS u (scope, scope_id, bytes, objects, reserved_bytes,
-                                 reserved_objects)
-SELECT scope, scope_id, $2, $3, $4, $5
-FROM (SELECT 1 AS rank, 'bucket' AS scope, $1::bigint::text AS scope_id
-      UNION ALL
-      SELECT 2, 'tenant', tenant FROM buckets WHERE id = $1::bigint) AS scopes
-ORDER BY rank
-ON CONFLICT (scope, scope_id) DO UPDATE SET bytes = u.bytes + EXCLUDED.bytes,
+_BUMP = """
+INSERT INTO bucket_usage AS u (bucket_id, bytes, objects, reserved_bytes, reserved_objects)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (bucket_id) DO UPDATE SET bytes = u.bytes + EXCLUDED.bytes,
     objects = u.objects + EXCLUDED.objects,
     reserved_bytes = u.reserved_bytes + EXCLUDED.reserved_bytes,
     reserved_objects = u.reserved_objects + EXCLUDED.reserved_objects
-RETURNING scope, scope_id, bytes, objects, reserved_bytes, reserved_objects
+RETURNING bytes, objects, reserved_bytes, reserved_objects
+"""
+
+# The bucket's counters after the bump, beside each hard quota that applies to the write
+# (the bucket's, then its tenant's): one round trip on the bucket's shard.
+_RESERVE = f"""
+WITH counted AS ({_BUMP})
+SELECT q.scope, q.scope_id, q.max_bytes, q.max_objects, q.hard,
+       c.bytes, c.objects, c.reserved_bytes, c.reserved_objects
+FROM counted c, buckets b, quotas q
+WHERE b.id = $1 AND q.hard
+  AND (q.scope, q.scope_id) IN (('bucket', b.id::text), ('tenant', b.tenant))
+ORDER BY q.scope
 """
 
 
-async def _bump_both(
-    con: Conn, bucket_id: int, d_bytes: int, d_objects: int, d_rb: int, d_ro: int
-) -> list[asyncpg.Record]:
-    """Bump the bucket's and its tenant's counters in one round trip, bucket row first
-    (the lock order every writer keeps, so that concurrent writers cannot deadlock)."""
-    rows: list[asyncpg.Record] = await con.fetch(
-        _BUMP_BOTH, bucket_id, d_bytes, d_objects, d_rb, d_ro
-    )
-    return rows
+async def _tenant_usage(con: Conn, tenant: str) -> asyncpg.Record:
+    """The sum of the tenant's buckets' counters, read under the tenant's quota lock.
 
-
-async def _quotas_of(con: Conn, rows: list[asyncpg.Record]) -> dict[tuple[str, str], Quota]:
-    found = await con.fetch(
-        "SELECT scope, scope_id, max_bytes, max_objects, hard FROM quotas"
-        " WHERE (scope, scope_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
-        [r["scope"] for r in rows],
-        [r["scope_id"] for r in rows],
+    The lock serialises the reservations against one tenant's hard quota (each commits
+    before the next one sums), which keeps the quota exact although the counters it sums
+    live in different rows (on Citus, different shards). Only writes under a tenant with a
+    hard quota take it; everything else touches the bucket's row alone.
+    """
+    await con.execute("SELECT pg_advisory_xact_lock(hashtextextended('quota:' || $1, 0))", tenant)
+    row: asyncpg.Record | None = await con.fetchrow(
+        "SELECT coalesce(sum(u.bytes), 0)::bigint AS bytes,"
+        " coalesce(sum(u.objects), 0)::bigint AS objects,"
+        " coalesce(sum(u.reserved_bytes), 0)::bigint AS reserved_bytes,"
+        " coalesce(sum(u.reserved_objects), 0)::bigint AS reserved_objects"
+        " FROM bucket_usage u WHERE u.bucket_id IN (SELECT id FROM buckets WHERE tenant = $1)",
+        tenant,
     )
-    return {(q["scope"], q["scope_id"]): Quota(**dict(q)) for q in found}
+    assert row is not None, "an aggregate always yields a row"
+    return row
 
 
 async def reserve(con: Conn, bucket_id: int, n_bytes: int, n_objects: int) -> None:
     """Reserve room for a write, or raise QuotaExceededError (the caller's transaction then
     rolls back, releasing the reservation with it)."""
-    rows = await _bump_both(con, bucket_id, 0, 0, n_bytes, n_objects)
-    quotas = await _quotas_of(con, rows)
+    rows = await con.fetch(_RESERVE, bucket_id, 0, 0, n_bytes, n_objects)
     for row in rows:
-        quota = quotas.get((row["scope"], row["scope_id"]))
-        if quota is None or not quota.hard:
-            continue
-        _check(quota, "bytes", quota.max_bytes, row["bytes"], row["reserved_bytes"], n_bytes)
+        quota = Quota(row["scope"], row["scope_id"], row["max_bytes"], row["max_objects"], True)
+        used = row if quota.scope == "bucket" else await _tenant_usage(con, quota.scope_id)
+        _check(quota, "bytes", quota.max_bytes, used["bytes"], used["reserved_bytes"], n_bytes)
         _check(
-            quota, "objects", quota.max_objects, row["objects"], row["reserved_objects"], n_objects
+            quota,
+            "objects",
+            quota.max_objects,
+            used["objects"],
+            used["reserved_objects"],
+            n_objects,
         )
 
 
@@ -121,7 +134,7 @@ async def adjust(
 ) -> None:
     if not (d_bytes or d_objects or d_reserved_bytes or d_reserved_objects):
         return
-    await _bump_both(con, bucket_id, d_bytes, d_objects, d_reserved_bytes, d_reserved_objects)
+    await con.execute(_BUMP, bucket_id, d_bytes, d_objects, d_reserved_bytes, d_reserved_objects)
 
 
 class UsageRepo:
@@ -153,10 +166,8 @@ class UsageRepo:
         return [Quota(**dict(r)) for r in rows]
 
     async def usage(self) -> list[Usage]:
-        rows = await self._pool.fetch(
-            "SELECT scope, scope_id, bytes, objects, reserved_bytes, reserved_objects"
-            " FROM usage_counters ORDER BY scope, scope_id"
-        )
+        """Every bucket's counters, and every tenant's as the sum of its buckets'."""
+        rows = await self._pool.fetch(_USAGE_SQL)
         return [Usage(**dict(r)) for r in rows]
 
     async def recompute(self) -> list[tuple[Usage, Usage]]:
@@ -174,6 +185,16 @@ class UsageRepo:
         return drift
 
 
+_USAGE_SQL = """
+SELECT 'bucket' AS scope, bucket_id::text AS scope_id, bytes, objects, reserved_bytes,
+       reserved_objects FROM bucket_usage
+UNION ALL
+SELECT 'tenant', b.tenant, sum(u.bytes)::bigint, sum(u.objects)::bigint,
+       sum(u.reserved_bytes)::bigint, sum(u.reserved_objects)::bigint
+FROM bucket_usage u JOIN buckets b ON b.id = u.bucket_id GROUP BY b.tenant
+ORDER BY 1, 2
+"""
+
 _ACTUAL_SQL = """
 WITH per_bucket AS (
     SELECT b.id::text AS scope_id, b.tenant,
@@ -181,13 +202,14 @@ WITH per_bucket AS (
                   AND v.state = 'complete' AND NOT v.is_delete_marker), 0)
         + coalesce((SELECT sum(mp.size_bytes) FROM multipart_parts mp
                     JOIN multipart_uploads u ON u.id = mp.upload_pk
+                    AND u.bucket_id = mp.bucket_id
                     WHERE u.bucket_id = b.id AND u.state = 'open' AND mp.counted), 0) AS bytes,
         (SELECT count(*) FROM object_versions v WHERE v.bucket_id = b.id
          AND v.state = 'complete' AND NOT v.is_delete_marker) AS objects,
         coalesce((SELECT sum(v.reserved_bytes) FROM object_versions v WHERE v.bucket_id = b.id
                   AND v.state = 'pending'), 0)
         + coalesce((SELECT sum(d.reserved_bytes) FROM backend_deletions d
-                    WHERE d.reserved_bucket_id = b.id), 0) AS reserved_bytes,
+                    WHERE d.bucket_id = b.id), 0) AS reserved_bytes,
         (SELECT count(*) FROM object_versions v WHERE v.bucket_id = b.id
          AND v.state = 'pending') AS reserved_objects
     FROM buckets b

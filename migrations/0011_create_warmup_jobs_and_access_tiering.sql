@@ -1,14 +1,19 @@
 -- Dataset warm-up (issue #6): temporary copies of the versions under a prefix, made on a
 -- backend at one site for a while, so that reads at that site are served there.
 
--- Keyed by bucket first, as every bucket-scoped table (docs/scaling.md): under Citus it is
--- co-located with the bucket's versions. Hence no foreign keys point at it by id alone.
+-- Keyed as every bucket-scoped table since migration 0010 (docs/scaling.md): id first,
+-- bucket_id last, so that under Citus it is co-located with the bucket's versions and a
+-- lookup by id alone (the admin API's) still uses the key. No foreign key points at it:
+-- placements and queued copies name their job by warmup_job_id beside their bucket_id.
 CREATE TABLE warmup_jobs (
     bucket_id bigint NOT NULL REFERENCES buckets (id),
     id bigserial NOT NULL,
     prefix text COLLATE "C" NOT NULL,
-    site text NOT NULL REFERENCES sites (name),
-    target_backend text NOT NULL REFERENCES backends (name),
+    -- No foreign keys to sites and backends: an ended job is history, and its site and
+    -- backend may be deleted at runtime (migration 0012); an active one keeps its backend
+    -- from being deleted (metadata/topology.py).
+    site text NOT NULL,
+    target_backend text NOT NULL,
     -- active: copies are made or kept; expired and cancelled: the copies were retired.
     state text NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'expired', 'cancelled')),
     expires_at timestamptz NOT NULL,
@@ -22,7 +27,7 @@ CREATE TABLE warmup_jobs (
     done_bytes bigint,
     created_at timestamptz NOT NULL DEFAULT now(),
     ended_at timestamptz,
-    PRIMARY KEY (bucket_id, id)
+    PRIMARY KEY (id, bucket_id)
 );
 CREATE INDEX warmup_jobs_active ON warmup_jobs (expires_at) WHERE state = 'active';
 

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Protocol, runtime_checkable
 
 from gateway.backends.base import Backend
+
+
+@runtime_checkable
+class Hedgeable(Protocol):
+    """A backend that knows when a read of it is late (a LinkedBackend)."""
+
+    def hedge_after_s(self) -> float | None: ...
 
 
 class UnknownBackend(KeyError):
@@ -20,6 +28,16 @@ class BackendRegistry:
             return self._by_name[name]
         except KeyError:
             raise UnknownBackend(name) from None
+
+    def hedge_after_s(self, name: str) -> float | None:
+        backend = self._by_name.get(name)
+        return backend.hedge_after_s() if isinstance(backend, Hedgeable) else None
+
+    def add(self, backend: Backend) -> None:
+        self._by_name[backend.name] = backend
+
+    def remove(self, name: str) -> None:
+        self._by_name.pop(name, None)
 
     def names(self) -> list[str]:
         return sorted(self._by_name)

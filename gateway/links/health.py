@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -65,3 +67,23 @@ class CircuitBreaker:
         # Past the cooldown the link is worth trying again: callers that skip unhealthy
         # links would otherwise never send the probe that closes the breaker.
         return self.state is BreakerState.CLOSED or self._cooled_down()
+
+
+class LatencyWindow:
+    """The latest first-byte latencies of a link, for its quantiles (hedged reads)."""
+
+    SIZE = 128
+    # Fewer samples than this say too little about the tail to act on.
+    MIN_SAMPLES = 20
+
+    def __init__(self) -> None:
+        self._samples: deque[float] = deque(maxlen=self.SIZE)
+
+    def add(self, seconds: float) -> None:
+        self._samples.append(seconds)
+
+    def quantile(self, q: float) -> float | None:
+        if len(self._samples) < self.MIN_SAMPLES:
+            return None
+        ordered = sorted(self._samples)
+        return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]

@@ -9,9 +9,10 @@ from collections.abc import AsyncIterator
 
 from gateway.backends.base import Backend, BackendError, BackendKeyNotFound
 from gateway.links.egress import is_background
-from gateway.links.health import CircuitBreaker
+from gateway.links.health import CircuitBreaker, LatencyWindow
 from gateway.links.metering import LinkMeter, Unmetered
-from gateway.links.ratelimit import TokenBucket
+from gateway.links.ratelimit import DemandGauge, Slots, TokenBucket
+from gateway.links.shares import STARTING_SHARE, bandwidth_share, concurrency_share
 
 # A key the gateway never writes (object keys start with "b<bucket id>/").
 PROBE_KEY = "skybridge-link-probe"
@@ -40,18 +41,69 @@ class Link:
         breaker: CircuitBreaker | None = None,
         first_byte_timeout_s: float | None = None,
         meter: LinkMeter | None = None,
+        endpoint: str | None = None,
     ) -> None:
         self.name = backend  # a Link stands in for its backend
         self.link_name = name
+        # The overriding address this link was opened with, if any.
+        self.endpoint = endpoint
         self.capabilities = inner.capabilities
         self._inner = inner
-        self._bucket = TokenBucket(bandwidth_bytes_per_s) if bandwidth_bytes_per_s else None
-        self._slots = asyncio.Semaphore(max_concurrency) if max_concurrency else None
         self.breaker = breaker or CircuitBreaker()
-        self._first_byte_timeout_s = first_byte_timeout_s
         self._meter = meter or Unmetered()
         # Bytes clients read over this link, not yet reported (see workers/egress.py).
         self.client_read_bytes = 0
+        self.demand = DemandGauge()
+        self.first_byte = LatencyWindow()
+        # This node's part of the caps, which are the link's as a whole, for all nodes;
+        # workers/link_shares.py sets it once the node has heard from the others.
+        self.share = STARTING_SHARE
+        self._bucket: TokenBucket | None = None
+        self._slots: Slots | None = None
+        self.reconfigure(bandwidth_bytes_per_s, max_concurrency, first_byte_timeout_s)
+
+    def reconfigure(
+        self,
+        bandwidth_bytes_per_s: int | None,
+        max_concurrency: int | None,
+        first_byte_timeout_s: float | None,
+    ) -> None:
+        """New settings from the database take effect on the open link, mid-transfer."""
+        self.bandwidth_cap = bandwidth_bytes_per_s
+        self.concurrency_cap = max_concurrency
+        self._first_byte_timeout_s = first_byte_timeout_s
+        if bandwidth_bytes_per_s is None:
+            self._bucket = None
+        elif self._bucket is None:
+            self._bucket = TokenBucket(bandwidth_share(bandwidth_bytes_per_s, self.share))
+        if max_concurrency is None:
+            self._slots = None
+        elif self._slots is None:
+            self._slots = Slots(concurrency_share(max_concurrency, self.share))
+        self.set_share(self.share)
+
+    @property
+    def capped(self) -> bool:
+        return self.bandwidth_cap is not None or self.concurrency_cap is not None
+
+    def set_share(self, share: float) -> None:
+        self.share = share
+        if self._bucket is not None and self.bandwidth_cap is not None:
+            self._bucket.set_rate(bandwidth_share(self.bandwidth_cap, share))
+        if self._slots is not None and self.concurrency_cap is not None:
+            self._slots.resize(concurrency_share(self.concurrency_cap, share))
+
+    @property
+    def bandwidth_here(self) -> int | None:
+        """The bandwidth this node may use now, in whole bytes per second."""
+        if self._bucket is None or self.bandwidth_cap is None:
+            return None
+        # The rate is a float: never report more than the cap it was taken from.
+        return min(int(self._bucket.rate), self.bandwidth_cap)
+
+    @property
+    def concurrency_here(self) -> int | None:
+        return None if self._slots is None else self._slots.limit
 
     async def probe(self) -> bool:
         """Ask the store for a key that never exists: an answer, even 'absent', proves the
@@ -76,16 +128,24 @@ class Link:
 
     @contextlib.asynccontextmanager
     async def _slot(self) -> AsyncIterator[None]:
-        if self._slots is None:
-            yield
-            return
-        async with self._slots:
-            yield
+        self.demand.enter()
+        try:
+            slots = self._slots
+            if slots is None:
+                yield
+                return
+            await slots.acquire()
+            try:
+                yield
+            finally:
+                slots.release()
+        finally:
+            self.demand.leave()
 
     async def _throttled(self, body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         async for chunk in body:
-            if self._bucket is not None:
-                await self._bucket.consume(len(chunk))
+            if (bucket := self._bucket) is not None:
+                await bucket.consume(len(chunk))
             self._meter.sent(len(chunk))
             yield chunk
 
@@ -102,15 +162,17 @@ class Link:
             started = time.monotonic()
             stream = self._inner.get(key, offset, length)
             first = await self._first(stream)
-            self.breaker.record_success(time.monotonic() - started)
+            latency = time.monotonic() - started
+            self.breaker.record_success(latency)
+            self.first_byte.add(latency)
             if first is None:
                 return
             client = not is_background()
             self._received(len(first), client)
             yield first
             async for chunk in stream:
-                if self._bucket is not None:
-                    await self._bucket.consume(len(chunk))
+                if (bucket := self._bucket) is not None:
+                    await bucket.consume(len(chunk))
                 self._received(len(chunk), client)
                 yield chunk
 
@@ -164,6 +226,10 @@ class Link:
 
     async def close(self) -> None:
         await self._inner.close()
+
+    @property
+    def inner(self) -> Backend:
+        return self._inner
 
     async def close_inner_once(self, closed: set[int]) -> None:
         """Links sharing one driver close it once."""

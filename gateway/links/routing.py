@@ -27,6 +27,11 @@ class LinkedBackend:
         usable = [link for link in self.links if link.breaker.healthy]
         return usable or self.links[:1]
 
+    def hedge_after_s(self) -> float | None:
+        """How long a read waits for its first byte before it also asks another replica:
+        the observed p95 of the link reads take (None: too few reads seen yet)."""
+        return self._usable()[0].first_byte.quantile(0.95)
+
     @property
     def healthy(self) -> bool:
         return any(link.breaker.healthy for link in self.links)

@@ -43,6 +43,12 @@ class LiveState:
             "Moving average of the first-byte latency of reads over the link.",
             link, registry=registry, multiprocess_mode="livemax",
         )  # fmt: skip
+        self._share = Gauge(
+            "skybridge_link_share",
+            "This node's part (0-1) of a capped link's bandwidth and concurrency caps, which"
+            " hold for all nodes of its site together.",
+            link, registry=registry, multiprocess_mode="livesum",
+        )  # fmt: skip
         self._reachable = Gauge(
             "skybridge_backend_reachable",
             "1 while at least one link to the backend is healthy, else 0.",
@@ -80,6 +86,8 @@ class LiveState:
                 self._circuit.labels(*labels).set(0 if closed else 1)
                 if breaker.latency_ewma_s is not None:
                     self._latency.labels(*labels).set(breaker.latency_ewma_s)
+                if link.capped:
+                    self._share.labels(*labels).set(link.share)
         for status in workers:
             self._publish_worker(status, now)
 

@@ -110,8 +110,14 @@ class BucketService:
         await self._buckets.set_encryption(bucket.id, rule)
         self._forget(bucket)
 
-    async def set_placement_policy(self, bucket: BucketRow, policy: str | None) -> None:
-        await self._buckets.set_policy(bucket.id, policy)
+    async def set_placement_policy(
+        self, bucket: BucketRow, policy: str | None, prefix: str | None = None
+    ) -> None:
+        """The bucket's policy, or with ``prefix`` the policy of the keys under it."""
+        if prefix is None:
+            await self._buckets.set_policy(bucket.id, policy)
+        else:
+            await self._buckets.set_prefix_policy(bucket.id, prefix, policy)
         self._forget(bucket)
 
     async def set_access_tiering(self, bucket: BucketRow, setting: dict[str, Any] | None) -> None:

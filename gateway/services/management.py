@@ -8,6 +8,7 @@ import dataclasses
 import secrets
 from collections import defaultdict
 from collections.abc import Sequence
+from pathlib import PurePosixPath
 from typing import Any
 
 import asyncpg
@@ -24,7 +25,7 @@ from gateway.placement.policy_io import policy_from_dict, policy_to_dict
 from gateway.services.admin_errors import Conflict, NotFound, Unprocessable
 from gateway.services.buckets import BucketService
 from gateway.services.keys import KeyRotation
-from gateway.services.topology import TopologyService
+from gateway.services.topology import REFRESH_S, TopologyService
 from gateway.services.warmup import WarmupService
 from gateway.workers.control import WorkerControl
 from gateway.workers.replacement import ReplacementWorker
@@ -104,7 +105,53 @@ def _link_json(row: LinkRow, live: Link | None, egress: LinkEgress | None) -> Js
         "circuit": str(breaker.state) if breaker else None,
         "consecutive_failures": breaker.failures if breaker else None,
         "latency_ewma_ms": None if ewma is None else round(ewma * 1000, 3),
+        "first_byte_timeout_s": row.first_byte_timeout_s,
+        "breaker_failures": row.breaker_failures,
+        "breaker_cooldown_s": row.breaker_cooldown_s,
+        # This node's part of the link's caps, shared with the other nodes of its site.
+        "share": round(live.share, 4) if live and live.capped else None,
+        "bandwidth_here_bytes_per_s": live.bandwidth_here if live else None,
+        "max_concurrency_here": live.concurrency_here if live else None,
     }
+
+
+# Inline secrets are refused: a stored connection names where each node finds them.
+_INLINE_SECRETS = ("access_key", "secret_key")
+
+
+# A backend's state change reaches every node within one topology refresh; deleting it
+# waits for two, so that no node still writes to it.
+SETTLE_S = 2 * REFRESH_S
+_UNDELETABLE = {
+    "writable": "set it to draining, and let re-placement move its data off, first",
+    "settling": f"its state changed less than {SETTLE_S:.0f} s ago; nodes may still write",
+    "in-use": "it still holds placements, parts, queued copies or deletions, or is a"
+    " bucket's default backend or an active warm-up job's target",
+}
+
+
+_NEW_LINK_DEFAULTS: Json = {
+    "position": 0, "bandwidth_bytes_per_s": None, "max_concurrency": None, "rtt_ms": 0.0,
+    "cost_per_gib": 0.0, "endpoint": None,
+}  # fmt: skip
+
+
+def _require_connection(driver: str, connection: Json) -> None:
+    needed = ("path",) if driver == "localfs" else ("endpoint", "bucket")
+    missing = [field for field in needed if not connection.get(field)]
+    if missing:
+        raise Unprocessable(f"a {driver} backend's connection needs {', '.join(missing)}")
+    if driver == "localfs" and not _is_plain_relative(str(connection["path"])):
+        # The admin API must not point the gateway at any directory of the host.
+        raise Unprocessable(
+            "a localfs backend created at runtime lives under each node's"
+            " data_dir/backends: give path as a relative name there, without '..'"
+        )
+
+
+def _is_plain_relative(path: str) -> bool:
+    parts = PurePosixPath(path).parts
+    return bool(parts) and not path.startswith("/") and ".." not in parts
 
 
 class Management:
@@ -202,6 +249,32 @@ class Management:
                 return backend
         raise NotFound(f"no backend named {name}")
 
+    async def create_backend(self, body: Json) -> Json:
+        connection = dict(body["connection"])
+        inline = [field for field in _INLINE_SECRETS if field in connection]
+        if inline:
+            raise Unprocessable(
+                f"backend {body['name']}: give {', '.join(inline)} by reference"
+                " (NAME_env or NAME_file), never inline: the database stores no secrets"
+            )
+        _require_connection(body["driver"], connection)
+        row = BackendRow(
+            body["name"], body["site"], body["driver"], body.get("tier", "hot"),
+            body.get("state", "active"), body.get("capacity_bytes"), connection,
+        )  # fmt: skip
+        if not await self._topology_repo.create_backend(row):
+            raise Conflict(f"backend {row.name} exists")
+        await self._topology.refresh()
+        return await self.backend(row.name)
+
+    async def delete_backend(self, name: str) -> None:
+        outcome = await self._topology_repo.delete_backend(name, SETTLE_S)
+        if outcome == "missing":
+            raise NotFound(f"no backend named {name}")
+        if outcome != "deleted":
+            raise Conflict(f"backend {name} cannot be deleted yet: {_UNDELETABLE[outcome]}")
+        await self._topology.refresh()
+
     async def update_backend(self, name: str, change: Json) -> Json:
         capacity = (change["capacity_bytes"],) if "capacity_bytes" in change else None
         row = await self._topology_repo.update_backend(
@@ -219,10 +292,29 @@ class Management:
             for row in await self._topology_repo.links()
         ]
 
+    async def create_link(self, body: Json) -> Json:
+        row = LinkRow(**{**_NEW_LINK_DEFAULTS, **body})
+        try:
+            created = await self._topology_repo.create_link(row)
+        except asyncpg.ForeignKeyViolationError:
+            raise Unprocessable(
+                f"link {row.name}: no site {row.site} or no backend {row.backend}"
+            ) from None
+        if not created:
+            raise Conflict(f"link {row.name} exists")
+        await self._topology.refresh()
+        return await self.link(row.name)
+
     async def update_link(self, name: str, change: Json) -> Json:
-        if not await self._egress.set_budget(name, change["egress_budget_bytes_per_day"]):
+        if not await self._topology_repo.update_link(name, change):
             raise NotFound(f"no link named {name}")
+        await self._topology.refresh()
         return await self.link(name)
+
+    async def delete_link(self, name: str) -> None:
+        if not await self._topology_repo.delete_link(name):
+            raise NotFound(f"no link named {name}")
+        await self._topology.refresh()
 
     async def link(self, name: str) -> Json:
         for link in await self.links():
@@ -333,6 +425,7 @@ class Management:
             "created_at": bucket.created_at.isoformat(),
             "versioning": bucket.versioning,
             "placement_policy": bucket.placement_policy,
+            "prefix_policies": bucket.prefix_policies,
             "effective_policy": bucket.placement_policy or self._config.default_policy,
             "usage": _usage_json(used.get(key)),
             "quota": _quota_json(quotas.get(key), used.get(key)),
@@ -355,14 +448,18 @@ class Management:
         used, quotas = await self._usage_index()
         return self._bucket_json(bucket, used, quotas)
 
-    async def attach_policy(self, bucket_name: str, policy: str | None) -> Json:
+    async def attach_policy(
+        self, bucket_name: str, policy: str | None, prefix: str | None = None
+    ) -> Json:
         bucket = await self._bucket_row(bucket_name)
         known = {r.name for r in await self._topology_repo.current_policies()}
         if policy is not None and policy not in known:
             raise NotFound(f"no placement policy named {policy}")
+        if prefix is not None and policy is None and prefix not in bucket.prefix_policies:
+            raise NotFound(f"no placement policy is attached to prefix {prefix!r}")
         # Through the S3 side's bucket service, so this node's bucket cache forgets it at
         # once (other nodes within their cache's TTL of a second).
-        await self._bucket_service.set_placement_policy(bucket, policy)
+        await self._bucket_service.set_placement_policy(bucket, policy, prefix)
         return await self.bucket(bucket_name)
 
     async def set_access_tiering(self, bucket_name: str, setting: Json | None) -> Json:

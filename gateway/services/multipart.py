@@ -249,7 +249,7 @@ class MultipartService:
             )
         except BaseException:
             # gc deletes what is left and gives the reservation back.
-            await asyncio.shield(self._deletions.expedite(intents))
+            await asyncio.shield(self._deletions.expedite(bucket.id, intents))
             raise
         assert stream.result is not None
         result = stream.result
@@ -264,8 +264,8 @@ class MultipartService:
             list(outcome.stored),
             encrypting.checksum if encrypting else None,
         )
-        if not await self._uploads.put_part(upload.pk, part, intents):
-            await self._deletions.expedite(intents)
+        if not await self._uploads.put_part(upload.bucket_id, upload.pk, part, intents):
+            await self._deletions.expedite(upload.bucket_id, intents)
             raise NoSuchUpload(UploadId=upload.upload_id)
         shown = upload.checksum_algorithm and result.checksum_algorithm
         return PartResult(
@@ -313,7 +313,7 @@ class MultipartService:
         self, ctx: RequestContext, bucket: BucketRow, complete: CompleteUploadInput
     ) -> VersionRow:
         upload = await self.upload(bucket, complete.key, complete.upload_id)
-        stored = {p.part_number: p for p in await self._uploads.parts(upload.pk)}
+        stored = {p.part_number: p for p in await self._uploads.parts(upload.bucket_id, upload.pk)}
         chosen = _check_parts(complete.parts, stored)
         holders = await self._assemble(upload, chosen)
         facts = ObjectFacts(
@@ -380,7 +380,9 @@ class MultipartService:
         for part in parts:
             if best not in part.backends:
                 await self._copy_part(part, best, _stored_part_size(upload, part))
-                await self._uploads.add_part_backend(upload.pk, part.part_number, best)
+                await self._uploads.add_part_backend(
+                    upload.bucket_id, upload.pk, part.part_number, best
+                )
         return (best,)
 
     async def _copy_part(self, part: PartRow, target: str, size: int) -> None:
@@ -395,7 +397,7 @@ class MultipartService:
 
     async def abort(self, bucket: BucketRow, key: str, upload_id: str) -> None:
         upload = await self.upload(bucket, key, upload_id)
-        if not await self._uploads.finish(upload.pk, "aborted", []):
+        if not await self._uploads.finish(upload.bucket_id, upload.pk, "aborted", []):
             raise NoSuchUpload(UploadId=upload_id)
 
     async def list_parts(
@@ -403,7 +405,9 @@ class MultipartService:
     ) -> tuple[UploadRow, list[PartRow], bool]:
         upload = await self.upload(bucket, key, upload_id)
         limit = min(max(max_parts, 0), 1000)
-        parts = await self._uploads.parts(upload.pk, after=marker, limit=limit + 1)
+        parts = await self._uploads.parts(
+            upload.bucket_id, upload.pk, after=marker, limit=limit + 1
+        )
         return upload, parts[:limit], len(parts) > limit
 
     async def list_uploads(

@@ -214,8 +214,11 @@ class ObjectService:
         crypto: EncryptionService,
         restores: RestoreRepo,
         access: AccessTieringRepo,
+        *,
+        hedge_reads: bool = False,
     ) -> None:
         self._access = access
+        self._hedge_reads = hedge_reads
         self._restores = restores
         self._crypto = crypto
         self._objects = objects
@@ -261,7 +264,7 @@ class ObjectService:
             )
         except BaseException:
             # The writer already discarded what it wrote; only the version is left to fail.
-            await asyncio.shield(self._abandon(pk, (), key))
+            await asyncio.shield(self._abandon(bucket.id, pk, (), key))
             raise
         assert stream.result is not None
         digests = stream.result
@@ -280,7 +283,7 @@ class ObjectService:
             stored_bytes=stored_length if envelope else None,
         )
         return await self._commit(
-            pk, done, put.if_none_match_star, plan.sync_targets, key, put.if_match
+            bucket.id, pk, done, put.if_none_match_star, plan.sync_targets, key, put.if_match
         )
 
     def check_kms_key(self, key_id: str | None) -> None:
@@ -297,16 +300,17 @@ class ObjectService:
             raise MissingContentLength()
         return self._crypto.new_envelope(chosen)
 
-    async def _abandon(self, pk: int, targets: tuple[str, ...], key: str) -> None:
+    async def _abandon(self, bucket_id: int, pk: int, targets: tuple[str, ...], key: str) -> None:
         """Best effort: gc reaps whatever this misses (the version stays failed)."""
         try:
-            await self._objects.fail_write(pk)
+            await self._objects.fail_write(bucket_id, pk)
         except Exception:
             log.exception("marking write %s failed deferred to gc", pk)
         await self._writer.discard(targets, key)
 
     async def _commit(
         self,
+        bucket_id: int,
         pk: int,
         done: CompletedVersion,
         if_none_match_star: bool,
@@ -316,24 +320,26 @@ class ObjectService:
     ) -> VersionRow:
         try:
             version = await self._objects.commit_write(
-                pk, done, if_none_match_star=if_none_match_star, if_match=if_match
+                bucket_id, pk, done, if_none_match_star=if_none_match_star, if_match=if_match
             )
         except WriteConditionFailed as failed:
-            await asyncio.shield(self._abandon(pk, targets, key))
+            await asyncio.shield(self._abandon(bucket_id, pk, targets, key))
             raise write_condition_error(failed) from None
         except VersionNotPending:
             raise ServiceUnavailable("The upload took too long and was reclaimed.") from None
         except BaseException:
-            await asyncio.shield(self._abandon(pk, targets, key))
+            await asyncio.shield(self._abandon(bucket_id, pk, targets, key))
             raise
         if version is None:
-            await self._abandon(pk, targets, key)
+            await self._abandon(bucket_id, pk, targets, key)
             raise PreconditionFailed(Condition="If-None-Match")
         return version
 
     def ordered(self, bucket: BucketRow, version: VersionRow) -> VersionRow:
         """The version with its replicas in the order reads should try them."""
-        return replace(version, placements=self._topology.order(bucket, version.placements))
+        return replace(
+            version, placements=self._topology.order(bucket, version.key, version.placements)
+        )
 
     async def head(self, bucket: BucketRow, get: GetObjectInput) -> GetObjectResult:
         return await self._resolve(bucket, get, with_body=False)
@@ -353,12 +359,12 @@ class ObjectService:
         span = _requested_span(version, get)
         restore = None
         if is_archive(version.storage_class):
-            restore = await self._restores.status(version.pk)
+            restore = await self._restores.status(version.bucket_id, version.pk)
         body = None
         if with_body:
             if bucket.access_tiering is not None:
                 recall = version.storage_class in LADDER[1:]
-                await self._access.read(version.pk, recall)
+                await self._access.read(version.bucket_id, version.pk, recall)
             first, last = span if span else (0, version.size_bytes - 1)
             body = await self._open(version, cipher, first, last)
         return GetObjectResult(version, span, body, restore)
@@ -399,7 +405,7 @@ class ObjectService:
     ) -> AsyncIterator[bytes | bytearray]:
         version = self._online(version)
         if sealed is None:
-            return await open_range(self._backends, version, first, last)
+            return await open_range(self._backends, version, first, last, hedge=self._hedge_reads)
         return await open_encrypted_range(self._backends, version, sealed, first, last)
 
     def _online(self, version: VersionRow) -> VersionRow:
@@ -505,7 +511,7 @@ class ObjectService:
         self, bucket: BucketRow, key: str, version_id: str | None, acl: str
     ) -> VersionRow:
         version = await self.current(bucket, key, version_id)
-        await self._objects.set_acl(version.pk, acl)
+        await self._objects.set_acl(version.bucket_id, version.pk, acl)
         return replace(version, acl=acl)
 
     async def get_tags(self, bucket: BucketRow, key: str, version_id: str | None) -> VersionRow:
@@ -516,7 +522,7 @@ class ObjectService:
     ) -> VersionRow:
         check_tags(tags)
         version = await self.current(bucket, key, version_id)
-        await self._objects.set_tags(version.pk, tags)
+        await self._objects.set_tags(version.bucket_id, version.pk, tags)
         return version
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from gateway.backends.base import BackendError
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 
 async def _placement_stream(
     backends: BackendRegistry, placement: PlacementRow, segments: list[int], start: int, end: int
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     backend = backends.get(placement.backend)
     if placement.segment_keys is None:
         async for chunk in backend.get(placement.backend_key, start, end - start + 1):
@@ -59,29 +60,85 @@ async def _chain(first: Chunk | bytes, rest: AsyncIterator[Chunk]) -> AsyncItera
 
 
 async def open_range(
-    backends: BackendRegistry, version: VersionRow, start: int, end: int
+    backends: BackendRegistry, version: VersionRow, start: int, end: int, *, hedge: bool = False
 ) -> AsyncIterator[bytes]:
     """An iterator over bytes [start, end] of ``version`` whose first byte already arrived.
 
     Each placement is tried in order; an error before the first byte moves on to the
-    next one, so the client never sees it. After the first byte, errors propagate.
+    next one, so the client never sees it. After the first byte, errors propagate. With
+    ``hedge``, a first byte later than its link's observed p95 also asks the next replica,
+    and the first to answer serves the read.
     """
     if end < start:
         return _empty()
-    segments = version.part_sizes or [version.size_bytes]
+    race = _FirstByteRace(backends, version, start, end, hedge)
+    try:
+        return await race.run()
+    finally:
+        await race.close_losers()
+
+
+@dataclass(slots=True)
+class _FirstByteRace:
+    backends: BackendRegistry
+    version: VersionRow
+    start: int
+    end: int
+    hedge: bool
+    running: dict[asyncio.Future[bytes], tuple[PlacementRow, AsyncGenerator[bytes, None]]] = field(
+        default_factory=dict
+    )
     last_error: Exception | None = None
-    for placement in version.placements:
-        stream = _placement_stream(backends, placement, segments, start, end)
-        try:
-            first = await _prime(stream)
-        except (BackendError, UnknownBackend) as exc:
-            log.warning(
-                "placement %s/%s unreadable: %s", placement.backend, placement.backend_key, exc
+
+    async def run(self) -> AsyncIterator[bytes]:
+        waiting = list(self.version.placements)
+        late = True  # nothing asked yet
+        while waiting or self.running:
+            timeout = None
+            if waiting and (late or not self.running):
+                timeout = self._ask(waiting.pop(0), bool(waiting))
+            done, _ = await asyncio.wait(
+                self.running, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
             )
-            last_error = exc
-            continue
-        return _chain(first, stream)
-    raise ServiceUnavailable("No replica of this object could be read.") from last_error
+            late = not done
+            for placement in self.version.placements:  # the preferred order decides ties
+                for task in [t for t in done if self.running[t][0] is placement]:
+                    _, stream = self.running.pop(task)
+                    if (first := self._outcome(placement, task)) is not None:
+                        return _chain(first, stream)
+        raise ServiceUnavailable("No replica of this object could be read.") from self.last_error
+
+    def _ask(self, placement: PlacementRow, more: bool) -> float | None:
+        """Start reading ``placement``; return how long to wait before hedging."""
+        segments = self.version.part_sizes or [self.version.size_bytes]
+        stream = _placement_stream(self.backends, placement, segments, self.start, self.end)
+        self.running[asyncio.ensure_future(_prime(stream))] = (placement, stream)
+        if not (self.hedge and more):
+            return None
+        return self.backends.hedge_after_s(placement.backend)
+
+    def _outcome(self, placement: PlacementRow, task: asyncio.Future[bytes]) -> bytes | None:
+        """The first chunk, or None after an error that lets the next replica serve."""
+        error = task.exception()
+        if error is None:
+            return task.result()
+        if not isinstance(error, BackendError | UnknownBackend):
+            raise error
+        log.warning(
+            "placement %s/%s unreadable: %s", placement.backend, placement.backend_key, error
+        )
+        self.last_error = error
+        return None
+
+    async def close_losers(self) -> None:
+        """Replicas still being asked once one answered (or the read was given up)."""
+        for task, (_, stream) in self.running.items():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+            with contextlib.suppress(Exception):
+                await stream.aclose()
+        self.running.clear()
 
 
 async def _empty() -> AsyncIterator[bytes]:

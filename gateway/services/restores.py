@@ -36,15 +36,17 @@ class RestoreService:
                 "Restore is not allowed for the object's current storage class",
                 StorageClass=version.storage_class,
             )
-        status = await self._restores.status(version.pk)
+        status = await self._restores.status(version.bucket_id, version.pk)
         if status.ongoing:
             raise RestoreAlreadyInProgress()
         if status.expires_at is not None:
-            await self._restores.extend(version.pk, days)
+            await self._restores.extend(version.bucket_id, version.pk, days)
             return False
         if self._topology.online(version.placements):
             return False
-        if not await self._restores.request(version.pk, self._target(bucket, version), days):
+        if not await self._restores.request(
+            version.bucket_id, version.pk, self._target(bucket, version), days
+        ):
             raise RestoreAlreadyInProgress()
         return True
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 from gateway.errors import ServiceUnavailable
 from gateway.links.routing import LinkedBackend
@@ -24,9 +25,12 @@ from gateway.placement.model import (
 from gateway.placement.policy_io import policy_from_dict
 from gateway.placement.tiers import with_tier_rules
 from metadata.models import BucketRow, PlacementRow
-from metadata.topology import BackendRow, TopologyRepo
+from metadata.topology import BackendRow, LinkRow, TopologyRepo
 
 log = logging.getLogger(__name__)
+
+# Every node re-reads the topology this often (the "topology" worker).
+REFRESH_S = 5.0
 
 
 def _backend_info(row: BackendRow, used: Mapping[str, int]) -> BackendInfo:
@@ -40,20 +44,34 @@ def _backend_info(row: BackendRow, used: Mapping[str, int]) -> BackendInfo:
     )
 
 
+class LinkWiring(Protocol):
+    """Opens, reconfigures and drops this node's drivers and links (topology_setup)."""
+
+    async def apply(self, backends: Sequence[BackendRow], links: Sequence[LinkRow]) -> None: ...
+
+
+def _link_info(row: LinkRow) -> LinkInfo:
+    return LinkInfo(
+        row.name, row.site, row.backend, row.bandwidth_bytes_per_s, row.max_concurrency,
+        row.rtt_ms, row.cost_per_gib, row.endpoint,
+    )  # fmt: skip
+
+
 class TopologyService:
     def __init__(
         self,
         repo: TopologyRepo,
         linked: Mapping[str, LinkedBackend],
-        link_costs: Sequence[LinkInfo],
         *,
         local_site: str,
         default_policy: str,
+        wiring: LinkWiring | None = None,
     ) -> None:
         self._repo = repo
         self._linked = linked
-        # Static link attributes from configuration; health is read live from the breakers.
-        self._link_costs = list(link_costs)
+        self._wiring = wiring
+        # Link attributes as stored; health is read live from the breakers.
+        self._link_costs: list[LinkInfo] = []
         self._local_site = local_site
         self._default_policy = default_policy
         self._backends: dict[str, BackendInfo] = {}
@@ -61,8 +79,12 @@ class TopologyService:
 
     async def refresh(self) -> None:
         rows = await self._repo.backends()
+        links = await self._repo.links()
         used = await self._repo.used_bytes()
+        if self._wiring is not None:
+            await self._wiring.apply(rows, links)
         self._backends = {r.name: _backend_info(r, used) for r in rows}
+        self._link_costs = [_link_info(row) for row in links]
         policies = {}
         for row in await self._repo.current_policies():
             try:
@@ -115,8 +137,8 @@ class TopologyService:
                 live.append(LinkInfo(f"implicit:{name}", self._local_site, name, healthy=False))
         return live
 
-    def policy_for(self, bucket: BucketRow) -> PlacementPolicy:
-        return self.policy_named(bucket.placement_policy)
+    def policy_for(self, bucket: BucketRow, key: str) -> PlacementPolicy:
+        return self.policy_named(bucket.policy_for_key(key))
 
     def policy_named(self, name: str | None) -> PlacementPolicy:
         """The policy in force, with the storage classes' tiers (gateway/placement/tiers.py)."""
@@ -135,21 +157,23 @@ class TopologyService:
     def requires_encryption(self, bucket: BucketRow, facts: ObjectFacts) -> bool:
         """Whether the rule placing this object names a replica that must be ciphertext."""
         try:
-            rule = engine.matching_rule(self.policy_for(bucket), facts)
+            rule = engine.matching_rule(self.policy_for(bucket, facts.key), facts)
         except PlacementError:
             return False
         return any(spec.encrypt for spec in rule.replicas)
 
     def plan(self, bucket: BucketRow, facts: ObjectFacts) -> WritePlan:
         try:
-            return engine.choose(self.policy_for(bucket), facts, self.snapshot())
+            return engine.choose(self.policy_for(bucket, facts.key), facts, self.snapshot())
         except PlacementError as exc:
             raise ServiceUnavailable(f"No placement is possible now: {exc}") from None
 
-    def order(self, bucket: BucketRow, placements: Sequence[PlacementRow]) -> list[PlacementRow]:
+    def order(
+        self, bucket: BucketRow, key: str, placements: Sequence[PlacementRow]
+    ) -> list[PlacementRow]:
         """Replicas in the order reads should try them."""
         preference = ReadPreference.LOCAL
-        policy = self._policies.get(bucket.placement_policy or self._default_policy)
+        policy = self._policies.get(bucket.policy_for_key(key) or self._default_policy)
         if policy is not None and policy.rules:
             preference = policy.rules[0].read_preference
         names = engine.order_replicas([p.backend for p in placements], self.snapshot(), preference)

@@ -69,8 +69,8 @@ class WarmupService:
 
     async def cancel(self, job_id: int) -> WarmupJob:
         """End the job now and retire its copies (an ended job is returned as it is)."""
-        await self.job(job_id)
-        await self._repo.cancel(job_id, self._delay_s)
+        job = await self.job(job_id)
+        await self._repo.cancel(job.bucket_id, job_id, self._delay_s)
         return await self.job(job_id)
 
     async def expire(self, now: datetime) -> int:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from gateway.backends.base import BackendError
 from gateway.backends.registry import BackendRegistry, UnknownBackend
 from metadata.deletions import DeletionRepo
+from metadata.models import DeletionRow
 from metadata.objects import ObjectRepo
 
 log = logging.getLogger(__name__)
@@ -50,28 +51,26 @@ class GcWorker:
     async def run_once(self) -> GcReport:
         """One bounded pass; call until it reports no work."""
         reaped = 0
-        for pk in await self._objects.placements_of_pending(self._pending_timeout_s, BATCH):
-            await self._objects.reap_version(pk)
-            reaped += 1
-        for pk in await self._objects.dead_versions(0, BATCH):
-            await self._objects.reap_version(pk)
+        pending = await self._objects.placements_of_pending(self._pending_timeout_s, BATCH)
+        for bucket_id, pk in pending + await self._objects.dead_versions(0, BATCH):
+            await self._objects.reap_version(bucket_id, pk)
             reaped += 1
         deleted, failed = await self._drain_deletions()
         return GcReport(reaped, deleted, failed)
 
     async def _drain_deletions(self) -> tuple[int, int]:
         rows = await self._deletions.claim(BATCH, LEASE_S)
-        done: list[int] = []
+        done: list[DeletionRow] = []
         failed = 0
         for row in rows:
             try:
                 await self._backends.get(row.backend).delete(row.backend_key)
             except (BackendError, UnknownBackend) as exc:
                 log.warning("gc could not delete %s/%s: %s", row.backend, row.backend_key, exc)
-                await self._deletions.retry_later(row.id, RETRY_S)
+                await self._deletions.retry_later(row, RETRY_S)
                 failed += 1
                 continue
-            done.append(row.id)
+            done.append(row)
         if done:
             await self._deletions.done(done)
         return len(done), failed

@@ -142,9 +142,13 @@ class LifecycleWorker:
         return report
 
     async def _scan(self, now: datetime, report: LifecycleReport) -> None:
-        for version_pk, storage_class in await self._access.due(now, ACCESS_MOVES_PER_PASS):
+        for bucket_id, version_pk, storage_class in await self._access.due(
+            now, ACCESS_MOVES_PER_PASS
+        ):
             report.access_tiered += 1
-            report.transitions_finished += await self._transitions.start(version_pk, storage_class)
+            report.transitions_finished += await self._transitions.start(
+                bucket_id, version_pk, storage_class
+            )
         for bucket in await self._buckets.with_lifecycle():
             rules = _rules(bucket)
             if any(_acts_on_versions(rule) for rule in rules):
@@ -180,7 +184,7 @@ class LifecycleWorker:
         elif due.storage_class is not None:
             report.transitions_started += 1
             report.transitions_finished += await self._transitions.start(
-                version.pk, due.storage_class
+                bucket.id, version.pk, due.storage_class
             )
 
     async def _uploads(

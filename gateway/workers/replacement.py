@@ -150,9 +150,11 @@ class ReplacementWorker:
         if dry_run:
             return
         if move.copy_to:
-            await self._ledger.enqueue(entry.version_pk, list(move.copy_to))
+            await self._ledger.enqueue(entry.bucket_id, entry.version_pk, list(move.copy_to))
         for backend in move.retire:
-            await self._ledger.retire_placement(entry.version_pk, backend, move.wanted)
+            await self._ledger.retire_placement(
+                entry.bucket_id, entry.version_pk, backend, move.wanted
+            )
 
     def _account(
         self, entry: LedgerEntry, move: Move, topology: Topology, report: ReplacementReport

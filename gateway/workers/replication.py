@@ -109,7 +109,7 @@ class ReplicationWorker:
             # LEASE_S. Hand it back once the database answers (a repeated copy is harmless).
             log.warning("replica of version %s: metadata unreachable; released", task.version_pk)
             error = repr(exc)
-            await db.retry_unreachable(lambda: self._queue.retry_later(task.id, 0, error))
+            await db.retry_unreachable(lambda: self._queue.retry_later(task, 0, error))
 
     async def drain(self) -> None:
         """Work through every task that is due."""
@@ -117,23 +117,23 @@ class ReplicationWorker:
             pass
 
     async def _process(self, task: ReplicationTask) -> None:
-        version = await self._objects.get_by_pk(task.version_pk)
+        version = await self._objects.get_by_pk(task.bucket_id, task.version_pk)
         if version is None or version.state != "complete" or version.is_delete_marker:
-            await self._queue.drop(task.id)
+            await self._queue.drop(task)
             return
         if any(p.backend == task.target_backend for p in version.placements):
-            await self._queue.drop(task.id)
+            await self._queue.drop(task)
             return
         # Every replica of a version uses the same keys. No queued deletion of them may
         # outlive the copy (gc would remove the new replica). A failed copy's leftovers are
         # overwritten by the retry, or queued for deletion with the version.
         keys = [k for p in version.placements[:1] for k in p.segment_keys or [p.backend_key]]
-        await self._queue.claim_keys(task.target_backend, keys)
+        await self._queue.claim_keys(task.bucket_id, task.target_backend, keys)
         charges = self._charges(version, task.target_backend)
         exhausted = await self._egress.reserve(charges) if self._egress else None
         if exhausted is not None:
             await self._queue.retry_later(
-                task.id, _until_tomorrow_s(), f"egress budget of link {exhausted} spent for today"
+                task, _until_tomorrow_s(), f"egress budget of link {exhausted} spent for today"
             )
             return
         try:
@@ -150,7 +150,7 @@ class ReplicationWorker:
                 exc,
                 delay,
             )
-            await self._queue.retry_later(task.id, delay, repr(exc))
+            await self._queue.retry_later(task, delay, repr(exc))
             return
         source = version.placements[0]
         stored = sum(s.size for s in segments_of(version, source))

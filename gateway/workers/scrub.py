@@ -88,7 +88,7 @@ class ScrubWorker:
             verified = []
             for check in page:
                 if await self._check(check, random.random() < sample_rate, report, repair):
-                    verified.append(check.placement_id)
+                    verified.append(check)
             await self._repo.mark_verified(verified)
             cursor = page[-1].placement_id
         if orphans:

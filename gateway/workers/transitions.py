@@ -40,9 +40,9 @@ class Transitions:
         self._topology = topology
         self._delay_s = deletion_delay_s
 
-    async def start(self, version_pk: int, storage_class: str) -> bool:
+    async def start(self, bucket_id: int, version_pk: int, storage_class: str) -> bool:
         """Begin moving a version; True when it is switched at once (its copies exist)."""
-        row = await self._repo.begin_transition(version_pk, storage_class)
+        row = await self._repo.begin_transition(bucket_id, version_pk, storage_class)
         return row is not None and await self.check(row)
 
     async def check_all(self) -> tuple[int, int]:
@@ -57,22 +57,26 @@ class Transitions:
 
     async def check(self, row: TransitionRow) -> bool:
         """Queue what is missing, or switch when nothing is; True once switched."""
-        version = await self._objects.get_by_pk(row.version_pk)
+        version = await self._objects.get_by_pk(row.bucket_id, row.version_pk)
         if version is None or version.state != "complete" or version.is_delete_marker:
-            await self._repo.drop_transition(row.version_pk)
+            await self._repo.drop_transition(row.bucket_id, row.version_pk)
             return False
         try:
             targets = self._targets(row, version)
         except PlacementError as exc:
-            await self._repo.wait_for(row.version_pk, [], f"no placement for it: {exc}")
+            await self._repo.wait_for(
+                row.bucket_id, row.version_pk, [], f"no placement for it: {exc}"
+            )
             return False
         held = {p.backend for p in version.placements}
         missing = [b for b in targets if b not in held]
         if missing:
-            await self._repo.wait_for(row.version_pk, missing, f"copies to {', '.join(missing)}")
+            await self._repo.wait_for(
+                row.bucket_id, row.version_pk, missing, f"copies to {', '.join(missing)}"
+            )
             return False
         switched = await self._repo.switch(
-            row.version_pk, row.storage_class, targets, self._delay_s
+            row.bucket_id, row.version_pk, row.storage_class, targets, self._delay_s
         )
         if switched:
             log.info("%s/%s moved to %s on %s", row.bucket, version.key, row.storage_class, targets)

@@ -39,7 +39,7 @@ async def _write(objects: ObjectRepo, bucket: BucketRow, key: str, n: int) -> No
         NewVersion(bucket.id, key, f"v{bucket.id}x{n}", True, None, {}, {}, {}, "STANDARD",
                    ("local",), f"b{bucket.id}/o/{n}")
     )  # fmt: skip
-    await objects.commit_write(pk, CompletedVersion(1, "e", None, None, None))
+    await objects.commit_write(bucket.id, pk, CompletedVersion(1, "e", None, None, None))
 
 
 @pytest.fixture(scope="module")

@@ -137,9 +137,9 @@ class Ledger:
             " coalesce(array_agg(p.backend ORDER BY p.backend)"
             "   FILTER (WHERE p.id IS NOT NULL), '{}') AS backends"
             " FROM object_versions v JOIN buckets b ON b.id = v.bucket_id"
-            " LEFT JOIN placements p ON p.version_pk = v.id"
+            " LEFT JOIN placements p ON p.bucket_id = v.bucket_id AND p.version_pk = v.id"
             " WHERE b.name = $1 AND v.state = 'complete' AND NOT v.is_delete_marker"
-            " GROUP BY v.id ORDER BY v.id",
+            " GROUP BY v.bucket_id, v.id ORDER BY v.id",
             bucket,
         )
 

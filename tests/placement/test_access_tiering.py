@@ -50,7 +50,8 @@ def _where(cluster: Cluster, bucket: str) -> dict[str, tuple[str, list[str]]]:
     rows = cluster.ledger.fetch(
         "SELECT v.key, v.storage_class, array_agg(p.backend ORDER BY p.backend) AS backends"
         " FROM object_versions v JOIN buckets b ON b.id = v.bucket_id"
-        " JOIN placements p ON p.version_pk = v.id AND p.state = 'ok'"
+        " JOIN placements p ON p.bucket_id = v.bucket_id AND p.version_pk = v.id"
+        " AND p.state = 'ok'"
         " WHERE b.name = $1 AND v.is_latest GROUP BY v.key, v.storage_class",
         bucket,
     )

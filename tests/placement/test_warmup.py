@@ -93,8 +93,9 @@ def _placed(ledger: Ledger, bucket: str) -> dict[str, list[tuple[str, bool]]]:
     """Per key of ``bucket``: (backend, temporary) of its current version's ok placements."""
     rows = ledger.fetch(
         "SELECT v.key, p.backend, p.warmup_job_id IS NOT NULL AS temporary FROM placements p"
-        " JOIN object_versions v ON v.id = p.version_pk JOIN buckets b ON b.id = v.bucket_id"
-        " WHERE b.name = $1 AND v.is_latest AND p.state = 'ok' ORDER BY v.key, p.backend",
+        " JOIN object_versions v ON v.bucket_id = p.bucket_id AND v.id = p.version_pk"
+        " JOIN buckets b ON b.id = v.bucket_id WHERE b.name = $1 AND v.is_latest"
+        " AND p.state = 'ok' ORDER BY v.key, p.backend",
         bucket,
     )
     placed: dict[str, list[tuple[str, bool]]] = {}
@@ -107,7 +108,8 @@ def _backend_keys(ledger: Ledger, bucket: str) -> set[str]:
     """The backend keys of the bucket's versions (the same on every replica)."""
     rows = ledger.fetch(
         "SELECT DISTINCT p.backend_key FROM placements p JOIN object_versions v"
-        " ON v.id = p.version_pk JOIN buckets b ON b.id = v.bucket_id WHERE b.name = $1",
+        " ON v.bucket_id = p.bucket_id AND v.id = p.version_pk"
+        " JOIN buckets b ON b.id = v.bucket_id WHERE b.name = $1",
         bucket,
     )
     return {r["backend_key"] for r in rows}

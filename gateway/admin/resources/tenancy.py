@@ -51,6 +51,7 @@ BUCKET = obj(
     created_at=string(),
     versioning=string(enum=["Unversioned", "Enabled", "Suspended"]),
     placement_policy=nullable(string()),
+    prefix_policies={"type": "object", "additionalProperties": string()},
     effective_policy=string(),
     usage=USAGE,
     quota=QUOTA_STATE,
@@ -110,14 +111,18 @@ async def get_bucket(call: AdminCall) -> object:
 @ops.add(
     "PUT",
     "/buckets/{bucket}/placement",
-    "Attach a placement policy to a bucket (null: the default policy); new writes follow it",
+    "Attach a placement policy to a bucket (null: the default policy), or with prefix to the"
+    " keys under that prefix (null: detach it; the longest attached prefix of a key wins);"
+    " new writes follow it, and re-placement moves what is stored",
     response=BUCKET,
     path_params={"bucket": BUCKET_NAME},
-    body=obj(["policy"], policy=nullable(NAME)),
+    body=obj(["policy"], policy=nullable(NAME), prefix=string(minLength=1, maxLength=1024)),
     errors=(404,),
 )
 async def attach_policy(call: AdminCall) -> object:
-    return await call.management.attach_policy(call.param("bucket"), call.body["policy"])
+    return await call.management.attach_policy(
+        call.param("bucket"), call.body["policy"], call.body.get("prefix")
+    )
 
 
 @ops.add(

@@ -8,13 +8,13 @@ from gateway.admin.spec import (
     Operations,
     array,
     boolean,
+    free_object,
     integer,
     nullable,
     number,
     obj,
     string,
 )
-from gateway.services.admin_errors import NotImplementedYet
 
 ops = Operations("topology")
 TIERS = ["hot", "warm", "cold", "archive"]
@@ -42,6 +42,7 @@ BACKEND = obj(
     reachable_here=boolean(),
     healthy=nullable(boolean()),
     links=array(string()),
+    connection=nullable(free_object()),
 )
 LINK = obj(
     ["name", "site", "backend", "live", "healthy", "circuit"],
@@ -63,7 +64,53 @@ LINK = obj(
     egress_budget_bytes_per_day=nullable(integer()),
     egress_today=obj(["background_bytes", "client_bytes"], background_bytes=integer(),
                      client_bytes=integer()),
+    first_byte_timeout_s=number(),
+    breaker_failures=integer(),
+    breaker_cooldown_s=number(),
+    share=nullable(number()),
+    bandwidth_here_bytes_per_s=nullable(integer()),
+    max_concurrency_here=nullable(integer()),
 )  # fmt: skip
+CONNECTION = obj(
+    path=string(description="localfs: the directory"),
+    endpoint=string(description="s3: the store's URL"),
+    bucket=string(),
+    region=string(),
+    key_prefix=string(),
+    access_key_env=string(description="the environment variable holding it on each node"),
+    secret_key_env=string(),
+    access_key_file=string(description="the file holding it on each node"),
+    secret_key_file=string(),
+    # Listed so that an inline secret is refused with a clear message, not a schema error.
+    access_key=string(description="refused: give credentials by reference"),
+    secret_key=string(description="refused: give credentials by reference"),
+)
+NEW_BACKEND = obj(
+    ["name", "site", "driver", "connection"],
+    name=NAME,
+    site=NAME,
+    driver=string(enum=["localfs", "s3"]),
+    tier=string(enum=TIERS),
+    state=string(enum=STATES),
+    capacity_bytes=nullable(integer()),
+    connection=CONNECTION,
+)
+POSITIVE = {"exclusiveMinimum": 0, "maximum": 1e9}
+LINK_SETTINGS = {
+    "position": integer(minimum=-(2**31), maximum=2**31 - 1),
+    "bandwidth_bytes_per_s": nullable(integer(minimum=1)),
+    "max_concurrency": nullable(integer(minimum=1, maximum=2**31 - 1)),
+    "rtt_ms": number(minimum=0, maximum=1e9),
+    "cost_per_gib": number(minimum=0, maximum=1e9),
+    "endpoint": nullable(string()),
+    "egress_budget_bytes_per_day": nullable(integer()),
+    "first_byte_timeout_s": number(**POSITIVE),
+    "breaker_failures": integer(minimum=1, maximum=2**31 - 1),
+    "breaker_cooldown_s": number(**POSITIVE),
+}
+NEW_LINK = obj(["name", "site", "backend"], name=NAME, site=NAME, backend=NAME)
+NEW_LINK["properties"].update(LINK_SETTINGS)
+LINK_CHANGE = {**obj(), "properties": dict(LINK_SETTINGS), "minProperties": 1}
 BACKEND_CHANGE = {
     **obj(
         state=string(enum=STATES),
@@ -138,17 +185,28 @@ async def update_backend(call: AdminCall) -> object:
 @ops.add(
     "POST",
     "/backends",
-    "Add a backend at runtime (not built: declare backends in each node's configuration)",
+    "Add a backend at runtime; every node opens it at its next topology refresh (a node"
+    " whose configuration declares the name uses its own connection)",
     response=BACKEND,
     status=201,
-    body=obj(["name"], extra=True, name=NAME),
-    errors=(501,),
+    body=NEW_BACKEND,
+    errors=(409, 422),
 )
 async def create_backend(call: AdminCall) -> object:
-    raise NotImplementedYet(
-        "backends are declared in each node's configuration, where their endpoints and"
-        " credentials live; runtime creation is not built yet"
-    )
+    return await call.management.create_backend(call.body)
+
+
+@ops.add(
+    "DELETE",
+    "/backends/{name}",
+    "Delete a backend and its links once nothing is stored on it (drain it first)",
+    response=obj(["deleted"], deleted=string()),
+    path_params=NAMED,
+    errors=(404, 409),
+)
+async def delete_backend(call: AdminCall) -> object:
+    await call.management.delete_backend(call.param("name"))
+    return {"deleted": call.param("name")}
 
 
 @ops.add("GET", "/links", "List links with live circuit state", response=array(LINK))
@@ -162,17 +220,44 @@ async def get_link(call: AdminCall) -> object:
 
 
 @ops.add(
+    "POST",
+    "/links",
+    "Add a link from a site to a backend; the site's nodes use it at their next refresh",
+    response=LINK,
+    status=201,
+    body=NEW_LINK,
+    errors=(409, 422),
+)
+async def create_link(call: AdminCall) -> object:
+    return await call.management.create_link(call.body)
+
+
+@ops.add(
     "PATCH",
     "/links/{name}",
-    "Set a link's egress budget: bytes per UTC day that replication may move over it"
-    " (null: no limit); client reads are never limited, only reported",
+    "Change a link's settings: caps (for all nodes of its site together), cost, RTT,"
+    " endpoint, breaker, and egress budget (bytes per UTC day that replication may move;"
+    " null: no limit; client reads are never limited, only reported)",
     response=LINK,
     path_params=NAMED,
-    body=obj(["egress_budget_bytes_per_day"], egress_budget_bytes_per_day=nullable(integer())),
+    body=LINK_CHANGE,
     errors=(404,),
 )
 async def update_link(call: AdminCall) -> object:
     return await call.management.update_link(call.param("name"), call.body)
+
+
+@ops.add(
+    "DELETE",
+    "/links/{name}",
+    "Delete a link; its site reaches the backend over its other links, or directly",
+    response=obj(["deleted"], deleted=string()),
+    path_params=NAMED,
+    errors=(404,),
+)
+async def delete_link(call: AdminCall) -> object:
+    await call.management.delete_link(call.param("name"))
+    return {"deleted": call.param("name")}
 
 
 @ops.add(
