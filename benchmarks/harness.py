@@ -93,11 +93,20 @@ def _run_sync(factory: Callable[[], Awaitable[None]]) -> None:
 
 def tree_rss_bytes(pid: int) -> int:
     """Resident memory of a process and all its descendants."""
+    return int(_tree_sum(pid, lambda process: process.memory_info().rss))
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user and system) a process and its descendants have used so far."""
+    return _tree_sum(pid, lambda process: sum(process.cpu_times()[:2]))
+
+
+def _tree_sum(pid: int, measure: Callable[[psutil.Process], float]) -> float:
     root = psutil.Process(pid)
-    total = 0
+    total = 0.0
     for process in [root, *root.children(recursive=True)]:
         with contextlib.suppress(psutil.NoSuchProcess):
-            total += process.memory_info().rss
+            total += measure(process)
     return total
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import secrets
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import asyncpg
 from aiohttp import web
@@ -127,14 +129,10 @@ KEY_RING_FILE = "key-ring.json"
 
 def load_key_ring(config: GatewayConfig) -> KeyRing:
     """The configured key ring, else the one kept in the data directory (made once)."""
-    settings = config.encryption
-    env_value = os.environ.get(settings.key_ring_env) if settings.key_ring_env else None
-    if settings.key_ring_env and not env_value:
-        raise ConfigError(f"environment variable {settings.key_ring_env} is not set")
-    path = settings.key_ring_file or config.data_dir / KEY_RING_FILE
-    ring = keyring.load(path, env_value)
+    ring = _read_ring(config)
     if ring is None:
-        if settings.key_ring_file is not None:
+        path = _ring_path(config)
+        if config.encryption.key_ring_file is not None:
             raise ConfigError(f"key ring file {path} does not exist")
         try:
             ring = keyring.create_file(path)
@@ -142,6 +140,30 @@ def load_key_ring(config: GatewayConfig) -> KeyRing:
             ring = keyring.load(path, None)
             assert ring is not None
     return ring
+
+
+def reread_key_ring(config: GatewayConfig) -> KeyRing:
+    """The key ring as its file (or variable) now is: what a reload adopts. A variable is
+    read from this process's environment, which does not change while it runs."""
+    try:
+        ring = _read_ring(config)
+    except (OSError, ValueError) as exc:  # KeyRingError is a ValueError
+        raise KeyRingError(f"cannot read the key ring: {exc}") from None
+    if ring is None:
+        raise KeyRingError(f"key ring file {_ring_path(config)} does not exist")
+    return ring
+
+
+def _ring_path(config: GatewayConfig) -> Path:
+    return config.encryption.key_ring_file or config.data_dir / KEY_RING_FILE
+
+
+def _read_ring(config: GatewayConfig) -> KeyRing | None:
+    settings = config.encryption
+    env_value = os.environ.get(settings.key_ring_env) if settings.key_ring_env else None
+    if settings.key_ring_env and not env_value:
+        raise ConfigError(f"environment variable {settings.key_ring_env} is not set")
+    return keyring.load(_ring_path(config), env_value)
 
 
 def node_name() -> str:
@@ -268,6 +290,7 @@ class Runtime:
     linked: dict[str, LinkedBackend]
     ring: KeyRing
     shares: LinkShares
+    keys: KeyRotation
 
 
 RUNTIME = web.AppKey("runtime", Runtime)
@@ -292,8 +315,9 @@ def _start_workers(runtime: Runtime) -> list[asyncio.Task[None]]:
             sleep_first=True,
         ),
     ]
-    rotation = KeyRotation(KeyUsageRepo(runtime.pool), runtime.ring)
-    loops.append(control.run("rewrap", REWRAP_INTERVAL_S, rotation.rewrap_all, sleep_first=True))
+    loops.append(
+        control.run("rewrap", REWRAP_INTERVAL_S, runtime.keys.scheduled_pass, sleep_first=True)
+    )
     loops.append(control.run("link-shares", LINK_SHARES_S, runtime.shares.report))
     reporter = EgressReporter(EgressRepo(runtime.pool), runtime.linked)
     loops.append(control.run("egress", EGRESS_REPORT_S, reporter.flush, sleep_first=True))
@@ -325,7 +349,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         app[GC] = workers.gc
         control = WorkerControl(WorkerControlRepo(pool))
         shares = LinkShares(LinkShareRepo(pool), linked, node_name())
-        runtime = Runtime(config, pool, services, workers, control, linked, ring, shares)
+        keys = KeyRotation(KeyUsageRepo(pool), ring, functools.partial(reread_key_ring, config))
+        runtime = Runtime(config, pool, services, workers, control, linked, ring, shares, keys)
         app[RUNTIME] = runtime
         app[metrics.OBSERVED] = runtime
         tasks = _start_workers(runtime)

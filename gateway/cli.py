@@ -24,7 +24,7 @@ from aiohttp import web
 from gateway import maintenance
 from gateway.admin import cli as admin_cli
 from gateway.admin.app import create_admin_app
-from gateway.app import RootKey, create_app, ensure_root_key, load_key_ring
+from gateway.app import RUNTIME, RootKey, create_app, ensure_root_key, load_key_ring
 from gateway.config import GatewayConfig, TlsConfig, load, with_database
 from gateway.crypto.keyring import KeyRing
 from gateway.embedded_pg import embedded_database
@@ -32,6 +32,8 @@ from gateway.observability import meters
 from gateway.observability.access import ACCESS_LOGGER
 from gateway.s3 import connections, dispatch
 from gateway.services.admin_auth import new_token
+from gateway.services.admin_errors import Conflict
+from gateway.services.keys import KeyRotation
 from metadata import db
 
 log = logging.getLogger("skybridge")
@@ -155,6 +157,14 @@ async def _serve(config: GatewayConfig, listeners: Listeners) -> None:
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    hangups: set[asyncio.Task[None]] = set()
+
+    def hangup() -> None:
+        task = loop.create_task(_reload_key_ring(app[RUNTIME].keys))
+        hangups.add(task)  # the loop keeps only a weak reference
+        task.add_done_callback(hangups.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, hangup)
     # SIGTERM may reach a worker twice (from the process group and from the parent):
     # both only ask for the one graceful drain.
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -171,6 +181,17 @@ async def _serve(config: GatewayConfig, listeners: Listeners) -> None:
     if admin is not None:
         await admin.cleanup()
     await runner.cleanup()
+
+
+async def _reload_key_ring(keys: KeyRotation) -> None:
+    """SIGHUP: adopt the key ring file as it now is (the parent passes the signal on to
+    every worker process)."""
+    try:
+        await keys.reload()
+    except Conflict as refused:
+        log.error("SIGHUP: %s", refused.message)
+    except Exception:
+        log.exception("SIGHUP: the key ring could not be reloaded")
 
 
 def _serve_process(config: GatewayConfig, sock: Listeners) -> None:
@@ -223,13 +244,14 @@ def _run_workers(config: GatewayConfig, workers: int) -> None:
         child.start()
 
     def forward(signum: int, _frame: object) -> None:
+        passed = signal.SIGHUP if signum == signal.SIGHUP else signal.SIGINT
         for child in children:
             if child.pid is not None:
                 with contextlib.suppress(ProcessLookupError):
-                    os.kill(child.pid, signal.SIGINT)
+                    os.kill(child.pid, passed)
 
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, forward)
     for child in children:
         child.join()
         if child.pid is not None:

@@ -165,6 +165,7 @@ async def _start(app: web.Application) -> None:
         runtime.linked,
         runtime.control,
         runtime.ring,
+        runtime.keys,
         runtime.services.buckets,
     )
     auth = AdminAuth(AdminTokenRepo(runtime.pool), runtime.config.admin.token)

@@ -14,7 +14,7 @@ import hmac
 import json
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,17 +50,29 @@ def customer_key_hmac(salt: bytes, key: bytes) -> str:
     return hmac.new(salt, key, hashlib.sha256).hexdigest()
 
 
-@dataclass(frozen=True)
 class KeyRing:
-    keys: Mapping[str, bytes]
-    active: str
+    """A node's key-encryption keys and the active one (which wraps new data keys).
 
-    def __post_init__(self) -> None:
-        if self.active not in self.keys:
-            raise KeyRingError(f"the active key {self.active!r} is not in the key ring")
-        for name, key in self.keys.items():
+    Every service of a node holds the one ``KeyRing`` object, so a reload (``adopt``)
+    reaches them all at once: the next wrap or unwrap uses the new keys.
+    """
+
+    def __init__(self, keys: Mapping[str, bytes], active: str) -> None:
+        if active not in keys:
+            raise KeyRingError(f"the active key {active!r} is not in the key ring")
+        for name, key in keys.items():
             if len(key) != KEY_BYTES:
                 raise KeyRingError(f"key {name!r} must be {KEY_BYTES} bytes")
+        # One tuple, swapped whole: a reader never sees new keys with an old active key.
+        self._state = (dict(keys), active)
+
+    @property
+    def keys(self) -> Mapping[str, bytes]:
+        return self._state[0]
+
+    @property
+    def active(self) -> str:
+        return self._state[1]
 
     def key(self, name: str) -> bytes:
         try:
@@ -70,11 +82,42 @@ class KeyRing:
 
     def wrap(self, data_key: bytes, name: str | None = None) -> tuple[str, str]:
         """(key name, wrapped data key) under ``name`` or the active key."""
-        chosen = name or self.active
-        return chosen, wrap(self.key(chosen), data_key)
+        keys, active = self._state
+        chosen = name or active
+        if chosen not in keys:
+            raise UnknownKey(chosen)
+        return chosen, wrap(keys[chosen], data_key)
 
     def unwrap(self, name: str, wrapped: str) -> bytes:
         return unwrap(self.key(name), wrapped)
+
+    def adopt(self, newer: KeyRing, in_use: Collection[str]) -> RingChange:
+        """Take ``newer``'s keys and active key, unless that would strand data: a key in
+        ``in_use`` (something is still wrapped or sealed under it) must stay, and a key
+        the ring already has must keep its material (else what it wrapped is lost)."""
+        keys = self.keys
+        dropped = sorted(set(in_use) & (set(keys) - set(newer.keys)))
+        if dropped:
+            raise KeyRingError(f"the new key ring drops keys still in use: {', '.join(dropped)}")
+        changed = sorted(n for n in set(keys) & set(newer.keys) if keys[n] != newer.keys[n])
+        if changed:
+            raise KeyRingError(f"the new key ring changes the material of {', '.join(changed)}")
+        change = RingChange(
+            added=tuple(sorted(set(newer.keys) - set(keys))),
+            removed=tuple(sorted(set(keys) - set(newer.keys))),
+            active=newer.active,
+        )
+        self._state = newer._state
+        return change
+
+
+@dataclass(frozen=True, slots=True)
+class RingChange:
+    """What a reload changed."""
+
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+    active: str
 
 
 def parse(document: Mapping[str, object]) -> KeyRing:

@@ -85,17 +85,25 @@ class EncryptionService:
     def new_envelope(self, request: SseRequest) -> tuple[Envelope, bytes]:
         """A fresh data key for one version (or upload), and its envelope."""
         data_key = os.urandom(32)
-        salt = os.urandom(SALT_BYTES)
+        return self._wrapped(request, data_key, os.urandom(SALT_BYTES)), data_key
+
+    def rewrap(self, envelope: Envelope, data_key: bytes, request: SseRequest) -> Envelope:
+        """``envelope`` (whose data key is ``data_key``) wrapped as ``request`` asks instead:
+        the same stored bytes open under another key, so a copy needs no re-encryption."""
+        wrapped = self._wrapped(request, data_key, envelope.salt)
+        return wrapped.with_checksums(envelope.stored_checksums, envelope.parts)
+
+    def _wrapped(self, request: SseRequest, data_key: bytes, salt: bytes) -> Envelope:
         if request.mode == SSE_C:
             assert request.customer_key is not None, "the edge parsed the customer key"
             wrapped = wrap(request.customer_key, data_key)
             hmac_value = customer_key_hmac(salt, request.customer_key)
-            return Envelope(SSE_C, CUSTOMER_KEK, wrapped, salt, None, hmac_value), data_key
+            return Envelope(SSE_C, CUSTOMER_KEK, wrapped, salt, None, hmac_value)
         kms_key = request.kms_key_id if request.mode == SSE_KMS else None
         self.check_kms_key(kms_key)
         kek, wrapped = self._keyring.wrap(data_key, kms_key)
         kms_id = (kms_key or kek) if request.mode == SSE_KMS else None
-        return Envelope(request.mode, kek, wrapped, salt, kms_id), data_key
+        return Envelope(request.mode, kek, wrapped, salt, kms_id)
 
     def data_key(self, envelope: Envelope, customer_key: bytes | None) -> bytes:
         """The version's data key; for SSE-C only with the right customer key."""

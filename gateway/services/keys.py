@@ -8,26 +8,59 @@ safe on every node: each row is swapped only if it is still the one that was rea
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
+from collections.abc import Callable
 
 from gateway.crypto import secretbox
 from gateway.crypto.envelope import from_json
-from gateway.crypto.keyring import KeyRing
+from gateway.crypto.keyring import KeyRing, KeyRingError
 from gateway.services.admin_errors import Conflict
 from metadata.keys import KeyUsageRepo
 
+log = logging.getLogger(__name__)
+
 BATCH = 500
+CLEAR = "(clear)"
 
 
 class KeyRotation:
-    def __init__(self, repo: KeyUsageRepo, ring: KeyRing) -> None:
+    """``reread`` reads the key ring again from where the node got it at start (raising
+    ``KeyRingError`` when it cannot)."""
+
+    def __init__(self, repo: KeyUsageRepo, ring: KeyRing, reread: Callable[[], KeyRing]) -> None:
         self._repo = repo
         self._ring = ring
+        self._reread = reread
+
+    async def reload(self) -> dict[str, object]:
+        """Adopt the key ring as it now is, without a restart; a ring that drops a key
+        still in use or changes a key's material is refused and the node keeps its own."""
+        before = self._ring.active
+        try:
+            newer = self._reread()
+            usage = await self._repo.usage()
+            in_use = {name for name, used in usage.items() if name != CLEAR and used.total()}
+            change = self._ring.adopt(newer, in_use)
+        except KeyRingError as exc:
+            raise Conflict(f"key ring not reloaded: {exc}") from None
+        if change.added or change.removed or change.active != before:
+            log.info("key ring reloaded: added %s, removed %s, active %s",
+                     change.added, change.removed, change.active)  # fmt: skip
+        return {"active": change.active, "keys": sorted(self._ring.keys),
+                "added": list(change.added), "removed": list(change.removed)}  # fmt: skip
+
+    async def scheduled_pass(self) -> None:
+        """The periodic pass of every node: pick up a changed key ring, then re-wrap."""
+        newer = self._reread()
+        if (newer.active, dict(newer.keys)) != (self._ring.active, dict(self._ring.keys)):
+            await self.reload()
+        await self.rewrap_all()
 
     async def keys(self) -> list[dict[str, object]]:
         usage = await self._repo.usage()
         retired = await self._repo.retired()
-        names = sorted(set(self._ring.keys) | {n for n in usage if n != "(clear)"} | retired)
+        names = sorted(set(self._ring.keys) | {n for n in usage if n != CLEAR} | retired)
         none: Counter[str] = Counter()
         return [
             {

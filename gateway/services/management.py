@@ -32,7 +32,6 @@ from gateway.workers.replacement import ReplacementWorker
 from metadata.access_keys import AccessKeyRepo, UserRepo
 from metadata.buckets import BucketRepo
 from metadata.egress import EgressRepo, LinkEgress
-from metadata.keys import KeyUsageRepo
 from metadata.ledger import LedgerRepo, VersionPlacements
 from metadata.lifecycle import LifecycleRepo
 from metadata.models import AccessKeyRow, BucketRow
@@ -164,11 +163,12 @@ class Management:
         linked: dict[str, LinkedBackend],
         control: WorkerControl,
         ring: KeyRing,
+        keys: KeyRotation,
         bucket_service: BucketService,
     ) -> None:
         self._ring = ring
         self._bucket_service = bucket_service
-        self.keys = KeyRotation(KeyUsageRepo(pool), ring)
+        self.keys = keys
         self.warmup = WarmupService(
             WarmupRepo(pool),
             BucketRepo(pool),

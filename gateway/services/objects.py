@@ -12,11 +12,13 @@ from typing import Any
 
 from gateway import checksums
 from gateway.backends.registry import BackendRegistry
-from gateway.crypto.envelope import EncryptingStream, Envelope
+from gateway.crypto.envelope import SSE_S3, STORED_ALGORITHM, EncryptingStream, Envelope
 from gateway.crypto.envelope import from_json as envelope_from_json
 from gateway.crypto.format import PartCipher, stored_size
 from gateway.errors import (
     AccessDenied,
+    BadDigest,
+    IncompleteBody,
     InvalidArgument,
     InvalidObjectState,
     InvalidPartNumber,
@@ -35,13 +37,13 @@ from gateway.errors import (
     S3Error,
     ServiceUnavailable,
 )
-from gateway.placement.model import ObjectFacts
+from gateway.placement.model import ObjectFacts, WritePlan
 from gateway.placement.tiers import is_archive
 from gateway.services.access_policy import object_acl_grants
 from gateway.services.context import ByteRange, Conditions, RequestContext
 from gateway.services.encryption import EncryptionService, SseRequest
 from gateway.services.reader import SealedVersion, as_bytes, open_encrypted_range, open_range
-from gateway.services.replicas import ReplicaWriter
+from gateway.services.replicas import ReplicaWriter, WriteOutcome
 from gateway.services.streams import ExpectedDigests, VerifyingStream
 from gateway.services.topology import TopologyService
 from metadata.access_tiering import LADDER, AccessTieringRepo
@@ -204,6 +206,22 @@ def object_backend_key(bucket: BucketRow, version_id: str) -> str:
 READ = "s3:GetObject"
 
 
+@dataclass(frozen=True, slots=True)
+class _Write:
+    """A write under way: its pending version, its replicas, its backend key."""
+
+    bucket_id: int
+    pk: int
+    plan: WritePlan
+    key: str
+
+
+def _facts(
+    bucket: BucketRow, key: str, size: int | None, attributes: ObjectAttributes
+) -> ObjectFacts:
+    return ObjectFacts(bucket.name, key, size, attributes.storage_class, attributes.tags)
+
+
 class ObjectService:
     def __init__(
         self,
@@ -235,21 +253,10 @@ class ObjectService:
     ) -> VersionRow:
         check_key(put.key)
         check_attributes(put.attributes)
-        version_id = new_version_id()
-        attrs = put.attributes
-        facts = ObjectFacts(
-            bucket.name, put.key, put.expected.length, attrs.storage_class, attrs.tags
-        )
-        plan = self._topology.plan(bucket, facts)
-        key = object_backend_key(bucket, version_id)
+        facts = _facts(bucket, put.key, put.expected.length, put.attributes)
         sealing = self._sealing(bucket, put, self._topology.requires_encryption(bucket, facts))
-        new = _new_version(bucket, put.key, version_id, attrs, plan.sync_targets, key)
-        if sealing is not None:
-            new = replace(new, encryption=sealing[0].as_json())
-        try:
-            pk = await self._objects.begin_write(new, reserve_bytes=put.expected.length or 0)
-        except QuotaExceededError as exc:
-            raise QuotaExceeded(str(exc)) from None
+        envelope = sealing[0] if sealing else None
+        write = await self._begin(bucket, facts, put.attributes, envelope)
         stream = VerifyingStream(body, put.expected)
         stored: AsyncIterator[bytes] = stream
         stored_length = put.expected.length
@@ -258,14 +265,7 @@ class ObjectService:
             cipher = PartCipher(sealing[1], sealing[0].salt, 0)
             encrypting = EncryptingStream(stream, cipher, put.expected.length)
             stored, stored_length = aiter(encrypting), stored_size(put.expected.length)
-        try:
-            outcome = await self._writer.write(
-                plan.sync_targets, plan.quorum, key, stored, stored_length
-            )
-        except BaseException:
-            # The writer already discarded what it wrote; only the version is left to fail.
-            await asyncio.shield(self._abandon(bucket.id, pk, (), key))
-            raise
+        outcome = await self._store(write, stored, stored_length)
         assert stream.result is not None
         digests = stream.result
         envelope = None
@@ -278,13 +278,45 @@ class ObjectService:
             checksum_type="FULL_OBJECT",
             checksum_value=checksums.encode(digests.checksum),
             stored_on=outcome.stored,
-            replicate_to=outcome.failed + plan.async_targets,
+            replicate_to=outcome.failed + write.plan.async_targets,
             encryption=envelope.as_json() if envelope else None,
             stored_bytes=stored_length if envelope else None,
         )
         return await self._commit(
-            bucket.id, pk, done, put.if_none_match_star, plan.sync_targets, key, put.if_match
-        )
+            write.bucket_id, write.pk, done, put.if_none_match_star, write.plan.sync_targets,
+            write.key, put.if_match,
+        )  # fmt: skip
+
+    async def _begin(
+        self,
+        bucket: BucketRow,
+        facts: ObjectFacts,
+        attributes: ObjectAttributes,
+        envelope: Envelope | None,
+    ) -> _Write:
+        """Plan the replicas and record the pending version (reserving quota)."""
+        version_id = new_version_id()
+        plan = self._topology.plan(bucket, facts)
+        key = object_backend_key(bucket, version_id)
+        new = _new_version(bucket, facts.key, version_id, attributes, plan.sync_targets, key)
+        if envelope is not None:
+            new = replace(new, encryption=envelope.as_json())
+        try:
+            pk = await self._objects.begin_write(new, reserve_bytes=facts.size_bytes or 0)
+        except QuotaExceededError as exc:
+            raise QuotaExceeded(str(exc)) from None
+        return _Write(bucket.id, pk, plan, key)
+
+    async def _store(
+        self, write: _Write, body: AsyncIterator[bytes], length: int | None
+    ) -> WriteOutcome:
+        plan = write.plan
+        try:
+            return await self._writer.write(plan.sync_targets, plan.quorum, write.key, body, length)
+        except BaseException:
+            # The writer already discarded what it wrote; only the version is left to fail.
+            await asyncio.shield(self._abandon(write.bucket_id, write.pk, (), write.key))
+            raise
 
     def check_kms_key(self, key_id: str | None) -> None:
         self._crypto.check_kms_key(key_id)
@@ -482,6 +514,7 @@ class ObjectService:
             and copy.storage_class is None
             and src.version_id is None
             and bucket.versioning != "Enabled"
+            and copy.sse is None
         ):
             raise InvalidRequest(
                 "This copy request is illegal because it is trying to copy an object to itself"
@@ -499,6 +532,12 @@ class ObjectService:
             # The copy's ACL is the request's, never the source's (as in S3).
             copy.acl,
         )
+        self._crypto.check_read_transport(src.customer_key, src.secure)
+        rewrapped = self._rewrapped(bucket, copy, source, attributes)
+        if rewrapped is not None:
+            made = await self._copy_ciphertext(bucket, copy.key, attributes, source, rewrapped)
+            if made is not None:
+                return source, made
         body = await self.read_source(source, src, 0, source.size_bytes - 1)
         # S3 gives the copy the source's checksum algorithm, recomputed over the whole body.
         expected = ExpectedDigests(
@@ -506,6 +545,71 @@ class ObjectService:
         )
         put = PutObjectInput(copy.key, attributes, expected, sse=copy.sse, secure=copy.secure)
         return source, await self.put(ctx, bucket, put, body)
+
+    def _rewrapped(
+        self, bucket: BucketRow, copy: CopyObjectInput, source: VersionRow,
+        attributes: ObjectAttributes,
+    ) -> Envelope | None:  # fmt: skip
+        """The copy's envelope when its bytes can be the source's ciphertext as it lies (the
+        same data key, wrapped for the copy), else None: the copy then re-encrypts."""
+        if source.encryption is None or source.part_sizes is not None:
+            return None
+        envelope = envelope_from_json(source.encryption)
+        facts = _facts(bucket, copy.key, source.size_bytes, attributes)
+        required = self._topology.requires_encryption(bucket, facts)
+        chosen = self._crypto.choose(copy.sse, bucket.encryption, copy.secure, required)
+        if chosen is None or len(envelope.stored_checksums) != 1:
+            return None
+        if chosen.mode == SSE_S3 and envelope.mode != SSE_S3:
+            # An SSE-S3 ETag is the plaintext's MD5, which only an SSE-S3 source records.
+            return None
+        data_key = self._crypto.data_key(envelope, copy.source.customer_key)
+        return self._crypto.rewrap(envelope, data_key, chosen)
+
+    async def _copy_ciphertext(
+        self, bucket: BucketRow, key: str, attributes: ObjectAttributes, source: VersionRow,
+        envelope: Envelope,
+    ) -> VersionRow | None:  # fmt: skip
+        """A copy made of the source's stored bytes, checked against their checksum on the
+        way (nothing is decrypted, so nothing else would notice a damaged replica). None
+        when the replica read was damaged: decrypting, which fails over chunk by chunk to
+        another replica, is then the way to copy."""
+        online = self._online(source)
+        write = await self._begin(bucket, _facts(bucket, key, source.size_bytes, attributes),
+                                  attributes, envelope)  # fmt: skip
+        length = stored_size(source.size_bytes)
+        expected = ExpectedDigests(
+            length=length,
+            checksum_algorithm=STORED_ALGORITHM,
+            checksum_value=lambda: envelope.stored_checksums[0],
+        )
+        ciphertext = self._stored_bytes(online, length)
+        try:
+            outcome = await self._store(write, VerifyingStream(ciphertext, expected), length)
+        except (BadDigest, IncompleteBody):
+            log.error("a stored copy of %s/%s fails its checksum; copying by decryption",
+                      source.bucket_id, source.key)  # fmt: skip
+            return None
+        done = CompletedVersion(
+            size_bytes=source.size_bytes,
+            etag=self._crypto.etag(envelope, source.etag),
+            checksum_algorithm=source.checksum_algorithm,
+            checksum_type=source.checksum_type,
+            checksum_value=source.checksum_value,
+            stored_on=outcome.stored,
+            replicate_to=outcome.failed + write.plan.async_targets,
+            encryption=envelope.as_json(),
+            stored_bytes=length,
+        )
+        return await self._commit(
+            write.bucket_id, write.pk, done, False, write.plan.sync_targets, write.key
+        )
+
+    async def _stored_bytes(self, version: VersionRow, length: int) -> AsyncIterator[bytes]:
+        """A single-part version's bytes as stored, opened once the writer pulls (so a
+        source that cannot be read fails the write, which then cleans up)."""
+        async for chunk in await open_range(self._backends, version, 0, length - 1):
+            yield chunk
 
     async def set_acl(
         self, bucket: BucketRow, key: str, version_id: str | None, acl: str

@@ -177,6 +177,84 @@ def test_copy_reencrypts_between_modes(sealed: tuple[GatewayProcess, Path]) -> N
     assert s3.get_object(Bucket=bucket, Key="again", **_sse_c(WRONG_KEY))["Body"].read() == data
 
 
+def _same_stored_bytes(root: Path, size: int) -> set[bytes]:
+    return {path.read_bytes() for path in _stored_files(root) if path.stat().st_size == size}
+
+
+def test_copy_rewraps_the_data_key_and_keeps_the_ciphertext(
+    sealed: tuple[GatewayProcess, Path],
+) -> None:
+    gateway, root = sealed
+    s3 = client_for(gateway, retries={"max_attempts": 1})
+    bucket = _new_bucket(s3)
+    data = os.urandom(4 * CHUNK + 13)  # sizes no other test here stores
+    stored = len(data) + 5 * TAG
+    s3.put_object(Bucket=bucket, Key="src", Body=data, **_sse_c(SSE_C_KEY))
+    new_key = os.urandom(32)
+    _copy_sse_c(s3, bucket, "src", "c", SSE_C_KEY, new_key, data)
+    # Source and copy, on both backends: four files, one ciphertext.
+    assert len([p for p in _stored_files(root) if p.stat().st_size == stored]) == 4
+    assert len(_same_stored_bytes(root, stored)) == 1
+
+    # SSE-S3 to SSE-KMS: the same, with a copy ETag that is no MD5 (as AWS).
+    other = os.urandom(2 * CHUNK + 21)
+    stored = len(other) + 3 * TAG
+    put = s3.put_object(Bucket=bucket, Key="s3", Body=other, ServerSideEncryption="AES256")
+    kms = s3.copy_object(
+        Bucket=bucket, Key="kms", CopySource={"Bucket": bucket, "Key": "s3"},
+        ServerSideEncryption="aws:kms", SSEKMSKeyId="k1",
+    )  # fmt: skip
+    assert kms["CopyObjectResult"]["ETag"] != put["ETag"]
+    assert s3.get_object(Bucket=bucket, Key="kms")["Body"].read() == other
+    assert len(_same_stored_bytes(root, stored)) == 1
+    # Back to SSE-S3 the ETag must be the MD5 of the data, which only reading tells: that
+    # copy is re-encrypted.
+    back = s3.copy_object(
+        Bucket=bucket, Key="back", CopySource={"Bucket": bucket, "Key": "kms"},
+        ServerSideEncryption="AES256",
+    )  # fmt: skip
+    assert back["CopyObjectResult"]["ETag"] == f'"{hashlib.md5(other).hexdigest()}"'
+    assert len(_same_stored_bytes(root, stored)) == 2
+
+    # A copy onto itself with a new customer key (how SSE-C keys are rotated) is allowed.
+    _copy_sse_c(s3, bucket, "c", "c", new_key, os.urandom(32), data)
+
+
+def _copy_sse_c(
+    s3: Any, bucket: str, source: str, key: str, old: bytes, new: bytes, data: bytes
+) -> None:
+    """Copy an SSE-C object under a new customer key: the copy reads back with the new key
+    only."""
+    s3.copy_object(
+        Bucket=bucket, Key=key, CopySource={"Bucket": bucket, "Key": source},
+        **_sse_c(old, "CopySourceSSECustomer"), **_sse_c(new),
+    )  # fmt: skip
+    assert s3.get_object(Bucket=bucket, Key=key, **_sse_c(new))["Body"].read() == data
+    with pytest.raises(ClientError) as old_key:
+        s3.get_object(Bucket=bucket, Key=key, **_sse_c(old))
+    assert old_key.value.response["Error"]["Code"] == "AccessDenied"
+
+
+def test_a_rewrapping_copy_of_a_damaged_replica_copies_by_decryption(
+    sealed: tuple[GatewayProcess, Path],
+) -> None:
+    gateway, root = sealed
+    s3 = client_for(gateway, retries={"max_attempts": 1})
+    bucket = _new_bucket(s3)
+    data = os.urandom(3 * CHUNK + 17)
+    s3.put_object(Bucket=bucket, Key="src", Body=data, ServerSideEncryption="AES256")
+    replicas = _replicas_of(root, len(data) + 4 * TAG)
+    for replica in replicas.values():  # whichever replica the copy reads first is damaged
+        _flip(replica, 2 * CHUNK + 5)
+        s3.copy_object(
+            Bucket=bucket, Key="dst", CopySource={"Bucket": bucket, "Key": "src"},
+            ServerSideEncryption="aws:kms", SSEKMSKeyId="k1",
+        )  # fmt: skip
+        assert s3.get_object(Bucket=bucket, Key="dst")["Body"].read() == data
+        _flip(replica, 2 * CHUNK + 5)
+    assert "fails its checksum; copying by decryption" in gateway.log_path.read_text()
+
+
 def test_bucket_default_encryption(sealed: tuple[GatewayProcess, Path]) -> None:
     gateway, _ = sealed
     s3 = client_for(gateway)

@@ -6,13 +6,17 @@ from __future__ import annotations
 import base64
 import json
 import os
+import signal
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import boto3
+import pytest
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from tests.admin.client import AdminClient
 from tests.conftest import client_for, gateway_config
@@ -30,6 +34,17 @@ def _write_ring(path: Path, active: str, keys: dict[str, str]) -> None:
     path.write_text(json.dumps({"active": active, "keys": keys}))
 
 
+def _gateway_with_ring(
+    start_test_gateway: Callable[..., GatewayProcess], tmp_path: Path, k1: str, **extra: Any
+) -> tuple[GatewayProcess, Path]:
+    """A gateway whose key ring file holds one key, k1."""
+    ring = tmp_path / "key-ring.json"
+    _write_ring(ring, "k1", {"k1": k1})
+    backend = {"name": "local", "driver": "localfs", "path": str(tmp_path / "store")}
+    config = gateway_config(backend, encryption={"key_ring_file": str(ring)}, **extra)
+    return start_test_gateway(config), ring
+
+
 def _keys(admin: AdminClient) -> dict[str, dict[str, Any]]:
     return {k["name"]: k for k in admin.ok("GET", "/encryption-keys")}
 
@@ -37,12 +52,8 @@ def _keys(admin: AdminClient) -> dict[str, dict[str, Any]]:
 def test_rotation_rewraps_retires_and_everything_still_reads(
     start_test_gateway: Callable[..., GatewayProcess], tmp_path: Path
 ) -> None:
-    ring = tmp_path / "key-ring.json"
     k1, k2 = _key(), _key()
-    _write_ring(ring, "k1", {"k1": k1})
-    backend = {"name": "local", "driver": "localfs", "path": str(tmp_path / "store")}
-    config = gateway_config(backend, encryption={"key_ring_file": str(ring)})
-    gateway = start_test_gateway(config)
+    gateway, ring = _gateway_with_ring(start_test_gateway, tmp_path, k1)
     s3, admin = client_for(gateway), AdminClient.of(gateway)
     bucket = random_name("rot-")
     s3.create_bucket(Bucket=bucket)
@@ -103,3 +114,96 @@ def _dump_holds_no_key_material(gateway: GatewayProcess, secrets: list[str]) -> 
     assert "wrapped_key" in dump  # the dump holds the envelopes ...
     for secret in secrets:  # ... and none of the keys or secrets
         assert secret not in dump
+
+
+def test_key_ring_reloads_without_restart_and_refuses_to_strand_data(
+    start_test_gateway: Callable[..., GatewayProcess], tmp_path: Path
+) -> None:
+    k1, k2 = _key(), _key()
+    gateway, ring = _gateway_with_ring(start_test_gateway, tmp_path, k1)
+    assert gateway.process is not None
+    pid = gateway.process.pid
+    s3, admin = client_for(gateway), AdminClient.of(gateway)
+    bucket = random_name("reload-")
+    s3.create_bucket(Bucket=bucket)
+    objects = {f"s3-{n}": os.urandom(70_000 * (n + 1)) for n in range(3)}
+    for key, body in objects.items():
+        s3.put_object(Bucket=bucket, Key=key, Body=body, ServerSideEncryption="AES256")
+    kms = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": "k1"}
+    objects["kms"] = os.urandom(1000)
+    s3.put_object(Bucket=bucket, Key="kms", Body=objects["kms"], **kms)
+    with pytest.raises(ClientError) as unknown:
+        s3.put_object(Bucket=bucket, Key="k2", Body=b"x", ServerSideEncryption="aws:kms",
+                      SSEKMSKeyId="k2")  # fmt: skip
+    assert unknown.value.response["Error"]["Code"] == "KMS.NotFoundException"
+
+    # A key is added and made active in the file; the running node adopts it.
+    _write_ring(ring, "k2", {"k1": k1, "k2": k2})
+    reloaded = admin.ok("POST", "/encryption-keys/reload")
+    assert reloaded == {"active": "k2", "keys": ["k1", "k2"], "added": ["k2"], "removed": []}
+    objects["new"] = os.urandom(5000)
+    s3.put_object(Bucket=bucket, Key="new", Body=objects["new"], ServerSideEncryption="AES256")
+    objects["kms2"] = os.urandom(2000)
+    s3.put_object(Bucket=bucket, Key="kms2", Body=objects["kms2"], SSEKMSKeyId="k2",
+                  ServerSideEncryption="aws:kms")  # fmt: skip
+    keys = _keys(admin)
+    assert keys["k2"]["active"]
+    assert keys["k2"]["versions"] == 2
+    assert admin.ok("POST", "/encryption-keys/rewrap")["envelopes"] == 3
+    keys = _keys(admin)
+    # The SSE-KMS version stays under the key its writer named.
+    assert (keys["k1"]["versions"], keys["k2"]["versions"]) == (1, 5)
+    for key, body in objects.items():
+        assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == body
+
+    # A ring that drops a key still in use, or changes a key's material, is refused and the
+    # node keeps the ring it has.
+    for refused_ring in ({"k2": k2}, {"k1": k1, "k2": _key()}):
+        _write_ring(ring, "k2", refused_ring)
+        status, refused = admin.call("POST", "/encryption-keys/reload")
+        assert (status, refused["error"]["code"]) == (409, "Conflict")
+    assert s3.get_object(Bucket=bucket, Key="kms")["Body"].read() == objects["kms"]
+
+    # Once nothing uses k1 any more, it can leave the ring, still without a restart.
+    s3.delete_object(Bucket=bucket, Key="kms")
+    _write_ring(ring, "k2", {"k2": k2})
+    assert admin.ok("POST", "/encryption-keys/reload")["removed"] == ["k1"]
+    del objects["kms"]
+    for key, body in objects.items():
+        assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == body
+    assert gateway.process.pid == pid
+    assert gateway.process.poll() is None
+
+
+def test_sighup_reloads_the_key_ring_in_every_worker_process(
+    start_test_gateway: Callable[..., GatewayProcess], tmp_path: Path
+) -> None:
+    k1, k2 = _key(), _key()
+    gateway, ring = _gateway_with_ring(start_test_gateway, tmp_path, k1, server={"workers": 2})
+    assert gateway.process is not None
+    s3, admin = client_for(gateway), AdminClient.of(gateway)
+    bucket = random_name("hup-")
+    s3.create_bucket(Bucket=bucket)
+    # Under k1 for good (SSE-KMS envelopes are never re-wrapped): k1 stays in use.
+    s3.put_object(Bucket=bucket, Key="old", Body=b"under k1", ServerSideEncryption="aws:kms",
+                  SSEKMSKeyId="k1")  # fmt: skip
+    _write_ring(ring, "k2", {"k1": k1, "k2": k2})
+    os.kill(gateway.process.pid, signal.SIGHUP)
+    _wait_for_log(gateway, "key ring reloaded", times=2)
+    assert _keys(admin)["k2"]["active"]
+    s3.put_object(Bucket=bucket, Key="new", Body=b"under k2", ServerSideEncryption="AES256")
+    assert _keys(admin)["k2"]["versions"] == 1
+    # Each worker refuses a ring that drops k1 and keeps the one it has.
+    _write_ring(ring, "k2", {"k2": k2})
+    os.kill(gateway.process.pid, signal.SIGHUP)
+    _wait_for_log(gateway, "SIGHUP: key ring not reloaded", times=2)
+    assert s3.get_object(Bucket=bucket, Key="old")["Body"].read() == b"under k1"
+    assert s3.get_object(Bucket=bucket, Key="new")["Body"].read() == b"under k2"
+    assert gateway.process.poll() is None
+
+
+def _wait_for_log(gateway: GatewayProcess, line: str, times: int, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while gateway.log_path.read_text().count(line) < times:
+        assert time.monotonic() < deadline, f"{line!r} not logged {times} times"
+        time.sleep(0.1)

@@ -222,6 +222,19 @@ async def rewrap_encryption_keys(call: AdminCall) -> object:
 
 @ops.add(
     "POST",
+    "/encryption-keys/reload",
+    "Reload this node's key ring from its file, without a restart (other nodes and worker"
+    " processes pick it up within a minute); refused while the new ring drops a key in use",
+    response=obj(["active", "keys", "added", "removed"], active=string(), keys=array(string()),
+                 added=array(string()), removed=array(string())),
+    errors=(409,),
+)  # fmt: skip
+async def reload_encryption_keys(call: AdminCall) -> object:
+    return await call.management.keys.reload()
+
+
+@ops.add(
+    "POST",
     "/encryption-keys/{name}/retire",
     "Retire a key nothing uses any more (refused while anything still does)",
     response=KEY,
