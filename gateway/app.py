@@ -233,6 +233,7 @@ def build_services(
         base_delay_s=config.replication.retry_base_delay_s,
         max_delay_s=config.replication.retry_max_delay_s,
         egress=EgressRepo(pool),
+        lease_s=config.replication.lease_s,
     )
     replacement = ReplacementWorker(pool, LedgerRepo(pool), topology)
     return services, Workers(

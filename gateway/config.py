@@ -58,6 +58,10 @@ class BackendConfig:
     tier: str = "hot"
     state: str = "active"
     capacity_bytes: int | None = None
+    # s3: a write whose ETag is an MD5 other than that of the bytes sent fails.
+    etag_is_md5: bool = True
+    # s3: seconds without a byte from the store before a call fails.
+    read_timeout_s: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +103,9 @@ class ReplicationConfig:
     replacement_interval_s: float = 60.0
     # Seconds between active probes of every link (0 disables them).
     probe_interval_s: float = 5.0
+    # A claimed copy is hidden from other nodes this long, renewed while it runs: a node
+    # that dies mid-copy delays it by at most this much.
+    lease_s: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +228,8 @@ def backend_config(raw: Mapping[str, Any], data_dir: Path, env: Mapping[str, str
         access_key=_secret(raw, "access_key", env),
         secret_key=_secret(raw, "secret_key", env),
         key_prefix=str(raw.get("key_prefix", "")),
+        etag_is_md5=bool(raw.get("etag_is_md5", True)),
+        read_timeout_s=float(raw.get("read_timeout_s", 30.0)),
     )
 
 

@@ -99,6 +99,7 @@ InvalidStorageClass = _error(
     "InvalidStorageClass", 400, "The storage class you specified is not valid."
 )
 InvalidTag = _error("InvalidTag", 400, "The tag provided was not a valid tag.")
+InvalidURI = _error("InvalidURI", 400, "Couldn't parse the specified URI.")
 InvalidLocationConstraint = _error(
     "InvalidLocationConstraint", 400, "The specified location constraint is not valid."
 )
@@ -143,6 +144,16 @@ RequestTimeTooSkewed = _error(
     "The difference between the request time and the current time is too large.",
 )
 ServiceUnavailable = _error("ServiceUnavailable", 503, "Please reduce your request rate.")
+RequestHeaderSectionTooLarge = _error(
+    "RequestHeaderSectionTooLarge",
+    400,
+    "Your request header section exceeds the maximum allowed size.",
+)
+RequestTimeout = _error(
+    "RequestTimeout",
+    400,
+    "Your socket connection to the server was not read from or written to within the timeout period. Idle connections will be closed.",
+)
 SlowDown = _error("SlowDown", 503, "Please reduce your request rate.")
 SignatureDoesNotMatch = _error(
     "SignatureDoesNotMatch",

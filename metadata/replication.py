@@ -91,6 +91,16 @@ class ReplicationRepo:
         )
         return [ReplicationTask(**dict(r)) for r in rows]
 
+    async def renew(self, task: ReplicationTask, lease_s: float) -> None:
+        """Extend the lease of a task still in progress."""
+        await self._pool.execute(
+            "UPDATE replication_queue SET not_before = now() + make_interval(secs => $3)"
+            " WHERE bucket_id = $1 AND id = $2",
+            task.bucket_id,
+            task.id,
+            lease_s,
+        )
+
     async def retry_later(self, task: ReplicationTask, delay_s: float, error: str) -> None:
         await self._pool.execute(
             "UPDATE replication_queue SET not_before = now() + make_interval(secs => $3),"

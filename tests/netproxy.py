@@ -1,4 +1,5 @@
-"""A TCP proxy that plays a network link in tests: cut, hang, delay, throttle or reset it.
+"""A TCP proxy that plays a network link in tests: cut, hang, delay, throttle, reset or
+corrupt it.
 
 :class:`LinkProxy` listens on a free loopback port and forwards every connection to one
 upstream ``host:port``. It runs its own event loop in a background thread, so synchronous
@@ -20,7 +21,7 @@ import socket
 import struct
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Literal, Self
 
@@ -46,6 +47,9 @@ class _State:
     hung: bool = False
     delay_s: float = 0.0
     reset_after_bytes: int | None = None
+    reset_direction: Direction = "up"
+    # Directions whose chunks of at least this many bytes get their last byte flipped.
+    corrupt: dict[Direction, int] = field(default_factory=dict)
 
 
 class _TokenBucket:
@@ -89,7 +93,7 @@ class _Connection:
         self._client = client
         self._upstream = upstream
         self._tasks: list[asyncio.Task[None]] = []
-        # Upstream-bound bytes left before a reset; None when reset_after is off.
+        # Bytes left to forward in the reset direction before a reset; None when off.
         self.reset_budget: int | None = proxy._state.reset_after_bytes
 
     async def run(self) -> None:
@@ -143,13 +147,14 @@ class _Connection:
                     writer.write_eof()
                 return
             await self._proxy._hold(arrived_at)
+            chunk = self._proxy._maybe_corrupt(direction, chunk)
             view = memoryview(chunk)
             while view:
                 piece, view = await self._proxy._take(direction, view)
                 await self._send(writer, direction, bytes(piece))
 
     async def _send(self, writer: asyncio.StreamWriter, direction: Direction, data: bytes) -> None:
-        budget = self.reset_budget if direction == "up" else None
+        budget = self.reset_budget if direction == self._proxy._state.reset_direction else None
         spent = budget is not None and len(data) >= budget
         if budget is not None:
             data = data[:budget]
@@ -170,12 +175,15 @@ class LinkProxy:
     - :meth:`hang`: accept and hold connections but forward nothing (a black hole).
     - :meth:`delay`: add latency to every chunk, both directions.
     - :meth:`throttle`: cap throughput per direction, summed over all connections.
-    - :meth:`reset_after`: reset a connection once it forwarded ``n`` more upstream-bound
-      bytes (counted from the call for open connections, from the accept for new ones).
+    - :meth:`reset_after`: reset a connection once it forwarded ``n`` more bytes in one
+      direction, upstream-bound by default (counted from the call for open connections,
+      from the accept for new ones).
+    - :meth:`corrupt`: flip the last byte of every chunk of at least ``min_chunk_bytes``
+      forwarded in one direction (the length stays right, so only a checksum can tell).
     - :meth:`restore`: undo all of the above.
 
-    Counters ``bytes_up`` (client to upstream), ``bytes_down`` and ``connections`` (accepted)
-    are totals since :meth:`start`.
+    Counters ``bytes_up`` (client to upstream), ``bytes_down``, ``connections`` (accepted)
+    and ``corrupted`` (chunks altered) are totals since :meth:`start`.
     """
 
     def __init__(self, upstream_host: str, upstream_port: int) -> None:
@@ -184,6 +192,7 @@ class LinkProxy:
         self.bytes_up = 0
         self.bytes_down = 0
         self.connections = 0
+        self.corrupted = 0
         self._cut = False
         self._state = _State()
         self._buckets: dict[Direction, _TokenBucket] = {}
@@ -261,10 +270,16 @@ class LinkProxy:
             raise ValueError(f"throttle must be > 0 bytes/s, got {bytes_per_s}")
         self._control(lambda: self._apply_throttle(bytes_per_s))
 
-    def reset_after(self, n_bytes: int) -> None:
+    def reset_after(self, n_bytes: int, direction: Direction = "up") -> None:
         if n_bytes < 0:
             raise ValueError(f"reset_after must be >= 0, got {n_bytes}")
-        self._control(lambda: self._apply_reset_after(n_bytes))
+        self._control(lambda: self._apply_reset_after(n_bytes, direction))
+
+    def corrupt(self, direction: Direction = "down", min_chunk_bytes: int = 1024) -> None:
+        """Small chunks (request and status lines, headers) pass intact by default."""
+        if min_chunk_bytes < 1:
+            raise ValueError(f"min_chunk_bytes must be >= 1, got {min_chunk_bytes}")
+        self._control(lambda: self._state.corrupt.__setitem__(direction, min_chunk_bytes))
 
     def restore(self) -> None:
         self._control(self._apply_restore)
@@ -295,8 +310,9 @@ class LinkProxy:
     def _apply_throttle(self, bytes_per_s: int) -> None:
         self._buckets = {"up": _TokenBucket(bytes_per_s), "down": _TokenBucket(bytes_per_s)}
 
-    def _apply_reset_after(self, n_bytes: int) -> None:
+    def _apply_reset_after(self, n_bytes: int, direction: Direction) -> None:
         self._state.reset_after_bytes = n_bytes
+        self._state.reset_direction = direction
         for conn in self._open:
             conn.reset_budget = n_bytes
 
@@ -402,6 +418,13 @@ class LinkProxy:
             await self._wait_changed(wait_s)
         await self._hold(0.0)  # a hang set while we waited holds the rest of the chunk
         return data[:n], data[n:]
+
+    def _maybe_corrupt(self, direction: Direction, chunk: bytes) -> bytes:
+        threshold = self._state.corrupt.get(direction)
+        if threshold is None or len(chunk) < threshold:
+            return chunk
+        self.corrupted += 1
+        return chunk[:-1] + bytes([chunk[-1] ^ 0xFF])
 
     def _count(self, direction: Direction, n: int) -> None:
         if direction == "up":

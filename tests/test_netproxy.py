@@ -258,3 +258,47 @@ def test_stop_resets_open_connections_and_closes_the_port(upstream: _Upstream) -
     proxy.stop()  # idempotent
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection((LOOPBACK, proxy.port), timeout=5.0).close()
+
+
+def test_reset_after_downstream_breaks_download_mid_stream(proxy: LinkProxy) -> None:
+    proxy.reset_after(200_000, direction="down")
+    conn = http.client.HTTPConnection(LOOPBACK, proxy.port, timeout=10.0)
+    try:
+        conn.request("GET", f"/blob/{MIB}")
+        response = conn.getresponse()
+        with pytest.raises((ConnectionError, http.client.IncompleteRead)):
+            response.read()
+    finally:
+        conn.close()
+    assert proxy.bytes_down == 200_000
+
+    proxy.restore()
+
+    assert _request(proxy, "GET", f"/blob/{MIB}") == _pattern(MIB)
+
+
+def test_corrupt_flips_body_bytes_but_keeps_length_until_restore(proxy: LinkProxy) -> None:
+    payload = _pattern(MIB)
+    proxy.corrupt("down")
+
+    got = _request(proxy, "GET", f"/blob/{MIB}")
+
+    assert len(got) == len(payload)
+    differing = [i for i, (a, b) in enumerate(zip(got, payload, strict=True)) if a != b]
+    assert differing
+    assert len(differing) == proxy.corrupted
+    assert all(got[i] == payload[i] ^ 0xFF for i in differing)
+
+    proxy.corrupt("up")  # uploads now: the upstream hashes what it received
+    assert (
+        _request(proxy, "PUT", "/sha256", body=payload)
+        != hashlib.sha256(payload).hexdigest().encode()
+    )
+
+    proxy.restore()
+
+    assert _request(proxy, "GET", f"/blob/{MIB}") == payload
+    assert (
+        _request(proxy, "PUT", "/sha256", body=payload)
+        == hashlib.sha256(payload).hexdigest().encode()
+    )

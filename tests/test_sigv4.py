@@ -409,6 +409,8 @@ def _presign_query(**overrides: str) -> dict[str, str]:
         {"X-Amz-Expires": "604801"},
         {"X-Amz-Expires": "-5"},
         {"X-Amz-Expires": "soon"},
+        {"X-Amz-Expires": "\u00b2"},  # "²": str.isdigit() but not int()
+        {"X-Amz-Expires": "9" * 5000},  # beyond int()'s digit limit
         {"X-Amz-Algorithm": "AWS4-HMAC-SHA512"},
         {"X-Amz-Signature": "-"},
         {"X-Amz-Date": "2013-05-24"},

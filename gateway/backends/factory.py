@@ -22,6 +22,8 @@ async def open_backend(config: BackendConfig) -> Backend:
         secret_key=config.secret_key or "",
         region=config.region,
         key_prefix=config.key_prefix,
+        verify_etag=config.etag_is_md5,
+        read_timeout_s=config.read_timeout_s,
     )
     await backend.start()
     return backend

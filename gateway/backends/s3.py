@@ -8,7 +8,9 @@ holds at most about one part in memory.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, contextmanager
@@ -32,6 +34,12 @@ logger = logging.getLogger(__name__)
 MIN_PART_SIZE_BYTES = 5 * 1024 * 1024
 READ_CHUNK_BYTES = 1024 * 1024
 _NOT_FOUND_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
+# The ETag of a plain PUT or part upload is the MD5 of the bytes the store received.
+_MD5_ETAG = re.compile(r"[0-9a-f]{32}")
+
+
+class EtagMismatch(BackendError):
+    """The store's ETag is not the MD5 of the bytes sent: they were altered on the way."""
 
 
 class S3Backend:
@@ -51,6 +59,8 @@ class S3Backend:
         key_prefix: str = "",
         part_size_bytes: int = 8 * 1024 * 1024,
         max_pool_connections: int = 32,
+        verify_etag: bool = True,
+        read_timeout_s: float = 30.0,
     ) -> None:
         if part_size_bytes < MIN_PART_SIZE_BYTES:
             raise ValueError(f"part_size_bytes must be at least {MIN_PART_SIZE_BYTES}")
@@ -63,6 +73,9 @@ class S3Backend:
         self._region = region
         self._part_size = part_size_bytes
         self._max_pool_connections = max_pool_connections
+        # Off for stores whose ETags are not MD5s (AWS with SSE-KMS or SSE-C by default).
+        self._verify_etag = verify_etag
+        self._read_timeout_s = read_timeout_s
         self._stack = AsyncExitStack()
         # Multipart uploads listed by earlier sweeps, and when this node first saw them.
         self._uploads_seen: dict[tuple[str, str], float] = {}
@@ -190,7 +203,9 @@ class S3Backend:
             max_pool_connections=self._max_pool_connections,
             # A dead path must fail in seconds so writes and reads move on to other replicas.
             connect_timeout=5,
-            read_timeout=30,
+            # Also bounds how long a write waits for the store's answer once its body is
+            # sent: a store that hangs fails the write instead of holding it.
+            read_timeout=self._read_timeout_s,
         )
 
     def _full_key(self, key: str) -> str:
@@ -211,7 +226,8 @@ class S3Backend:
 
     async def _put_single(self, key: str, data: bytes) -> None:
         with self._translated(key):
-            await self._s3.put_object(Bucket=self.bucket, Key=self._full_key(key), Body=data)
+            put = await self._s3.put_object(Bucket=self.bucket, Key=self._full_key(key), Body=data)
+        self._check_etag(key, put.get("ETag", ""), hashlib.md5(data))
 
     async def _put_multipart(self, key: str, body: AsyncIterator[bytes], buffer: bytearray) -> int:
         full_key = self._full_key(key)
@@ -257,6 +273,7 @@ class S3Backend:
         part = await self._s3.upload_part(
             Bucket=self.bucket, Key=full_key, UploadId=upload_id, PartNumber=number, Body=data
         )
+        self._check_etag(full_key, part.get("ETag", ""), hashlib.md5(data))
         return {"ETag": part["ETag"], "PartNumber": number}
 
     async def _put_streamed(self, key: str, body: AsyncIterator[bytes], size: int) -> int:
@@ -266,13 +283,15 @@ class S3Backend:
         source = _Source(body)
         try:
             if size <= self._part_size:
+                digest = hashlib.md5()
                 with self._translated(key):
-                    await self._s3.put_object(
+                    put = await self._s3.put_object(
                         Bucket=self.bucket,
                         Key=self._full_key(key),
-                        Body=_StreamBody(source.take(size, last=True)),
+                        Body=_StreamBody(_hashed(source.take(size, last=True), digest)),
                         ContentLength=size,
                     )
+                self._check_etag(key, put.get("ETag", ""), digest)
             else:
                 await self._put_parts_streamed(key, source, size)
         except BackendError:
@@ -292,14 +311,17 @@ class S3Backend:
                 parts: list[CompletedPartTypeDef] = []
                 for offset in range(0, size, self._part_size):
                     length = min(self._part_size, size - offset)
+                    digest = hashlib.md5()
+                    body = source.take(length, last=offset + length == size)
                     part = await self._s3.upload_part(
                         Bucket=self.bucket,
                         Key=full_key,
                         UploadId=upload_id,
                         PartNumber=len(parts) + 1,
-                        Body=_StreamBody(source.take(length, last=offset + length == size)),
+                        Body=_StreamBody(_hashed(body, digest)),
                         ContentLength=length,
                     )
+                    self._check_etag(full_key, part.get("ETag", ""), digest)
                     parts.append({"ETag": part["ETag"], "PartNumber": len(parts) + 1})
                 await self._s3.complete_multipart_upload(
                     Bucket=self.bucket,
@@ -320,6 +342,16 @@ class S3Backend:
             # The original failure matters more; a lifecycle rule or gc reaps the upload.
             logger.warning("%s: abort of upload %s failed", self.name, upload_id, exc_info=True)
 
+    def _check_etag(self, key: str, etag: str, sent: Any) -> None:
+        """A write whose ETag shows the store got other bytes than we sent has failed (the
+        caller discards it): without this, bytes altered in transit would be acknowledged."""
+        stored = etag.strip('"')
+        if self._verify_etag and _MD5_ETAG.fullmatch(stored) and stored != sent.hexdigest():
+            raise EtagMismatch(
+                f"{self.name}: {key!r}: the store's ETag {stored} is not the MD5"
+                f" {sent.hexdigest()} of the bytes sent"
+            )
+
     @contextmanager
     def _translated(self, key: str) -> Iterator[None]:
         """Turn client and transport errors into the backend's two error types."""
@@ -331,6 +363,13 @@ class S3Backend:
             raise BackendError(f"{self.name}: {key!r}: {exc}") from exc
         except (BotoCoreError, aiohttp.ClientError, TimeoutError) as exc:
             raise BackendError(f"{self.name}: {key!r}: {exc}") from exc
+        except asyncio.CancelledError as exc:
+            # aiohttp cancels a request's body writer when the store's connection breaks;
+            # unless our own task is being cancelled, that is a failed call, not a cancel.
+            task = asyncio.current_task()
+            if task is None or task.cancelling():
+                raise
+            raise BackendError(f"{self.name}: {key!r}: the transfer broke off") from exc
 
 
 class _StreamBody:
@@ -393,6 +432,12 @@ class _Source:
                 raise
         self.error = BackendError("the body is longer than its declared size")
         raise self.error
+
+
+async def _hashed(chunks: AsyncIterator[bytes], digest: Any) -> AsyncIterator[bytes]:
+    async for chunk in chunks:
+        digest.update(chunk)
+        yield chunk
 
 
 async def _fill(body: AsyncIterator[bytes], buffer: bytearray, limit: int) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 from collections.abc import AsyncIterator, Callable
@@ -16,9 +17,11 @@ from gateway.errors import (
     InvalidRequest,
     MaxMessageLengthExceeded,
     MissingContentLength,
+    RequestTimeout,
     S3Error,
     error_for_code,
 )
+from gateway.s3 import connections
 from gateway.s3.auth import Identity
 from gateway.s3.chunked import AwsChunkedDecoder, ChunkedError, ChunkSigner
 from gateway.services.streams import ExpectedDigests, VerifyingStream
@@ -30,14 +33,22 @@ READ_CHUNK_BYTES = 256 * 1024
 
 
 async def _raw(request: web.Request) -> AsyncIterator[bytes]:
-    try:
-        async for chunk in request.content.iter_chunked(READ_CHUNK_BYTES):
-            yield chunk
-    except S3Error:
-        raise
-    except Exception:
-        # The peer closed or broke the connection before the declared length arrived.
-        raise IncompleteBody() from None
+    chunks = request.content.iter_chunked(READ_CHUNK_BYTES).__aiter__()
+    idle_s = connections.body_idle_timeout_s(request)
+    while True:
+        try:
+            async with asyncio.timeout(idle_s):
+                chunk = await anext(chunks, None)
+        except TimeoutError:
+            raise RequestTimeout() from None
+        except S3Error:
+            raise
+        except Exception:
+            # The peer closed or broke the connection before the declared length arrived.
+            raise IncompleteBody() from None
+        if chunk is None:
+            return
+        yield chunk
 
 
 async def _decoded(decoder: AwsChunkedDecoder) -> AsyncIterator[bytes]:
@@ -67,7 +78,8 @@ def _declared_length(request: web.Request, chunked: bool) -> int | None:
         if chunked:
             raise MissingContentLength()
         return None
-    if not value.isdigit():
+    # ASCII digits only (str.isdigit() also takes "²"), and few enough for int().
+    if not value.isascii() or not value.isdigit() or len(value) > 19:
         raise InvalidArgument(f"Invalid {name}", ArgumentName=name)
     return int(value)
 

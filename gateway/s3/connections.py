@@ -9,17 +9,26 @@ which a reset or a silently full backlog would not give them.
 from __future__ import annotations
 
 import asyncio
+import logging
+import secrets
 import socket
 import ssl
 from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
 from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
 
 from gateway.config import ServerConfig
+from gateway.errors import RequestHeaderSectionTooLarge, S3Error
+from gateway.s3 import xml
 
-# aiohttp refuses a request line or header line longer than this with 400 (or 431).
+log = logging.getLogger(__name__)
+
+# aiohttp refuses a request line or header line longer than this; S3RequestHandler answers
+# 400 RequestHeaderSectionTooLarge.
 # Presigned URLs carry the signature in the request line, so both share one limit.
 _HEAD_LIMITS = ("max_line_size", "max_field_size")
 
@@ -34,6 +43,46 @@ def handler_args(server: ServerConfig) -> dict[str, Any]:
     return args
 
 
+class S3RequestHandler(RequestHandler):
+    """aiohttp's connection handler, answering a request head its parser refuses for size
+    (a line over ``max_header_bytes``, more than ``max_headers`` lines) the way S3 does:
+    400 RequestHeaderSectionTooLarge in XML, and the connection closed."""
+
+    __slots__ = ()
+
+    def handle_error(
+        self,
+        request: BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if not _head_too_large(exc) or request.writer.output_size > 0:
+            return super().handle_error(request, status, exc, message)
+        log.info("request head from %s refused: %s", request.remote, exc)
+        return _render(RequestHeaderSectionTooLarge())
+
+
+def _head_too_large(exc: BaseException | None) -> bool:
+    return isinstance(exc, LineTooLong) or (
+        isinstance(exc, BadHttpMessage) and "Too many headers" in str(exc)
+    )
+
+
+def _render(error: S3Error) -> web.Response:
+    # The request never reached the dispatcher (nor its renderer): it has no parsed head.
+    rid = secrets.token_hex(8).upper()
+    fields = {"Code": error.code, "Message": error.message, "RequestId": rid, "HostId": rid}
+    body = xml.render("Error", fields, namespace=False)
+    headers = {"x-amz-request-id": rid, "x-amz-id-2": rid, "Server": "Skybridge",
+               "Connection": "close"}  # fmt: skip
+    response = web.Response(
+        status=error.status, body=body, headers=headers, content_type="application/xml"
+    )
+    response.force_close()
+    return response
+
+
 class ConnectionLimit:
     """Marks the connections accepted while ``max_connections`` were already open."""
 
@@ -43,7 +92,8 @@ class ConnectionLimit:
 
     def protocol_factory(self, server: web.Server) -> Callable[[], RequestHandler]:
         def accept() -> RequestHandler:
-            handler = server()
+            # What server() makes, with the S3 handler class (aiohttp has no option for it).
+            handler = S3RequestHandler(server, loop=server._loop, **server._kwargs)
             open_now = server.connections
             if self._over:
                 # RequestHandler has no weak references: forget the closed ones here.
@@ -59,10 +109,19 @@ class ConnectionLimit:
 
 
 LIMIT = web.AppKey("connection_limit", ConnectionLimit)
+# aiohttp's idle timeout stops while a handler runs: a body that stops arriving (slowloris)
+# would hold its request open for ever. The body reader applies the same idle timeout.
+BODY_IDLE_TIMEOUT_S = web.AppKey("body_idle_timeout_s", float)
 
 
 def install(app: web.Application, server: ServerConfig) -> None:
     app[LIMIT] = ConnectionLimit(server.max_connections)
+    app[BODY_IDLE_TIMEOUT_S] = server.idle_timeout_s
+
+
+def body_idle_timeout_s(request: web.Request) -> float | None:
+    """Seconds a request body may send nothing before it is refused with RequestTimeout."""
+    return request.app.get(BODY_IDLE_TIMEOUT_S)
 
 
 def refuses(request: web.Request) -> bool:

@@ -21,7 +21,7 @@ from gateway.s3.handlers import buckets, listing, multipart, objects
 from gateway.s3.handlers import encryption as encryption_handlers
 from gateway.s3.handlers import lifecycle as lifecycle_handlers
 from gateway.s3.handlers import restore as restore_handlers
-from gateway.s3.router import BUCKETLESS, Endpoint, Op, route, split_target
+from gateway.s3.router import BUCKETLESS, Endpoint, Op, check_query, route, split_target
 from gateway.services.access import Access
 from gateway.services.container import Services
 from gateway.services.context import RequestContext
@@ -136,6 +136,7 @@ def endpoint_of(request: web.Request) -> Endpoint:
     endpoint = request.get(_ENDPOINT)
     if endpoint is None:
         bucket, key = split_target(request.host, request.raw_path, request.app[DOMAIN] or None)
+        check_query(request.query)
         copy = "x-amz-copy-source" in request.headers
         endpoint = Endpoint(route(request.method, bucket, key, request.query, copy), bucket, key)
         request[_ENDPOINT] = endpoint

@@ -6,12 +6,13 @@ import re
 from collections.abc import Mapping
 from datetime import datetime
 from email.utils import format_datetime, parsedate_to_datetime
-from urllib.parse import parse_qsl, quote, unquote
+from urllib.parse import parse_qsl, quote
 
 from multidict import CIMultiDictProxy
 
 from gateway import checksums
-from gateway.errors import InvalidArgument, InvalidStorageClass, NotImplementedError_
+from gateway.errors import InvalidArgument, InvalidStorageClass, InvalidTag, NotImplementedError_
+from gateway.s3.router import decode_name
 from gateway.services.context import ByteRange, Conditions
 from gateway.services.objects import ObjectAttributes
 from metadata.models import VersionRow
@@ -32,7 +33,8 @@ STORAGE_CLASSES = frozenset(
         "GLACIER", "DEEP_ARCHIVE", "GLACIER_IR", "OUTPOSTS", "SNOW", "EXPRESS_ONEZONE",
     }
 )  # fmt: skip
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# ASCII digits: \d would also take other scripts' digits, which RFC 9110 does not.
+_RANGE = re.compile(r"^bytes=([0-9]*)-([0-9]*)$")
 META_PREFIX = "x-amz-meta-"
 
 
@@ -82,7 +84,21 @@ def tagging(value: str | None) -> dict[str, str]:
     tags = dict(pairs)
     if len(tags) != len(pairs):
         raise InvalidArgument("Cannot provide multiple Tags with the same key")
+    if any(not _storable(text) for pair in pairs for text in pair):
+        raise InvalidTag("The TagKey or TagValue you have provided is invalid")
     return tags
+
+
+def _storable(text: str) -> bool:
+    """UTF-8 text PostgreSQL can store: aiohttp hands a header's non-UTF-8 bytes over as
+    surrogates, and neither text nor jsonb can hold NUL."""
+    return "\x00" not in text and not any("\ud800" <= c <= "\udfff" for c in text)
+
+
+def _stored_text(name: str, value: str) -> str:
+    if not _storable(name) or not _storable(value):
+        raise InvalidArgument(f"Header {name} must be UTF-8 text without NUL.", ArgumentName=name)
+    return value
 
 
 def _without_aws_chunked(stored: dict[str, str]) -> dict[str, str]:
@@ -95,18 +111,19 @@ def _without_aws_chunked(stored: dict[str, str]) -> dict[str, str]:
 
 def attributes(headers: CIMultiDictProxy[str]) -> ObjectAttributes:
     stored = _without_aws_chunked(
-        {name: headers[name] for name in STORED_HEADERS if name in headers}
+        {name: _stored_text(name, headers[name]) for name in STORED_HEADERS if name in headers}
     )
     metadata = {
-        name.lower()[len(META_PREFIX) :]: value
+        name.lower()[len(META_PREFIX) :]: _stored_text(name, value)
         for name, value in headers.items()
         if name.lower().startswith(META_PREFIX)
     }
+    content_type = headers.get("Content-Type")
     storage_class = headers.get("x-amz-storage-class", "STANDARD")
     if storage_class not in STORAGE_CLASSES:
         raise InvalidStorageClass(StorageClassRequested=storage_class)
     return ObjectAttributes(
-        content_type=headers.get("Content-Type"),
+        content_type=None if content_type is None else _stored_text("Content-Type", content_type),
         headers=stored,
         user_metadata=metadata,
         tags=tagging(headers.get("x-amz-tagging")),
@@ -140,7 +157,7 @@ def canned_acl(headers: Mapping[str, str], default: str = "private") -> str:
 def copy_source(value: str) -> tuple[str, str, str | None]:
     """(bucket, key, versionId) of x-amz-copy-source."""
     path, _, query = value.partition("?")
-    path = unquote(path).lstrip("/")
+    path = decode_name(path).lstrip("/")
     bucket, _, key = path.partition("/")
     if not bucket or not key:
         raise InvalidArgument(

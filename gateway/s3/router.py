@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import unquote
 
-from gateway.errors import MethodNotAllowed, NotImplementedError_
+from gateway.errors import InvalidArgument, InvalidURI, MethodNotAllowed, NotImplementedError_
 
 
 class Op(StrEnum):
@@ -90,10 +90,33 @@ def split_target(host: str, raw_path: str, domain: str | None) -> tuple[str | No
     path = raw_path.partition("?")[0]
     hostname = host.rsplit(":", 1)[0] if not host.endswith("]") else host
     if domain and hostname.endswith("." + domain):
-        return hostname[: -len(domain) - 1], unquote(path[1:]) or None
+        return hostname[: -len(domain) - 1], decode_name(path[1:]) or None
     trimmed = path[1:] if path.startswith("/") else path
     bucket_part, _, key_part = trimmed.partition("/")
-    return unquote(bucket_part) or None, unquote(key_part) or None
+    return decode_name(bucket_part) or None, decode_name(key_part) or None
+
+
+def decode_name(encoded: str) -> str:
+    """A percent-decoded bucket name or key; InvalidURI unless it is valid UTF-8 (as AWS
+    answers) and free of NUL, which no key stored in PostgreSQL text can hold."""
+    try:
+        name = unquote(encoded, errors="strict")
+        name.encode("utf-8")  # a raw non-UTF-8 byte on the wire arrives as a surrogate
+    except UnicodeError:
+        raise InvalidURI() from None
+    if "\x00" in name:
+        raise InvalidURI()
+    return name
+
+
+def check_query(query: Mapping[str, str]) -> None:
+    """InvalidArgument for a query parameter holding NUL: prefixes, markers, version and
+    upload ids all reach PostgreSQL text, which cannot hold it."""
+    for name, value in query.items():
+        if "\x00" in name or "\x00" in value:
+            raise InvalidArgument(
+                "Query parameters may not contain NUL.", ArgumentName=name.replace("\x00", "")
+            )
 
 
 def route(

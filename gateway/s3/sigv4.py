@@ -210,9 +210,12 @@ def _check_scope_date(credential: Credential, amz_date: str, code: str) -> None:
 
 def _expires(value: str) -> int:
     code = "AuthorizationQueryParametersError"
-    if not value.isdigit():
+    # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+    if not value.isascii() or not value.isdigit():
         raise SigV4Error(code, "X-Amz-Expires must be a non-negative integer")
-    expires = int(value)
+    digits = value.lstrip("0") or "0"
+    # A huge number is simply too large; int() would refuse one of over 4300 digits.
+    expires = int(digits) if len(digits) <= 7 else MAX_PRESIGNED_EXPIRES_S + 1
     if not 1 <= expires <= MAX_PRESIGNED_EXPIRES_S:
         raise SigV4Error(code, "X-Amz-Expires must be between 1 and 604800 seconds")
     return expires

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
+from xml.parsers import expat
 from xml.parsers.expat import ExpatError
 from xml.sax.saxutils import escape
 
@@ -16,6 +17,9 @@ S3_NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
 # Request bodies that are parsed are small by nature; anything larger is refused unread.
 MAX_XML_BODY_BYTES = 2 * 1024 * 1024
+# The deepest S3 request document (LifecycleConfiguration/Rule/Filter/And/Tag/Key) has 6
+# levels; a deeper one is refused before it is turned into nested dicts.
+MAX_XML_DEPTH = 20
 
 # A value is text, a number, a nested element, or a list of repeated elements.
 Element = str | int | bool | None | Mapping[str, Any] | Sequence[Any]
@@ -82,8 +86,10 @@ def parse(data: bytes, root: str) -> dict[str, Any]:
     if len(data) > MAX_XML_BODY_BYTES:
         raise MalformedXML()
     try:
+        _check_shape(data)
         doc = xmltodict.parse(data, process_namespaces=False, disable_entities=True)
-    except (ExpatError, ValueError):
+    except (ExpatError, ValueError, LookupError):
+        # LookupError: the XML declaration names an encoding Python does not know.
         raise MalformedXML() from None
     if not isinstance(doc, dict) or len(doc) != 1:
         raise MalformedXML()
@@ -95,6 +101,32 @@ def parse(data: bytes, root: str) -> dict[str, Any]:
     if not isinstance(content, dict):
         raise MalformedXML()
     return {k.split(":")[-1]: v for k, v in content.items() if not k.startswith("@")}
+
+
+def _check_shape(data: bytes) -> None:
+    """MalformedXML for a document type declaration (S3 documents have none, and it is where
+    entity expansion attacks live) or for nesting deeper than ``MAX_XML_DEPTH``; a cheap
+    pass of expat that builds nothing."""
+    parser = expat.ParserCreate()
+    depth = 0
+
+    def start(name: str, attributes: dict[str, str]) -> None:
+        nonlocal depth
+        depth += 1
+        if depth > MAX_XML_DEPTH:
+            raise MalformedXML(f"The XML is nested deeper than {MAX_XML_DEPTH} levels.")
+
+    def end(name: str) -> None:
+        nonlocal depth
+        depth -= 1
+
+    def doctype(*args: object) -> None:
+        raise MalformedXML("The XML you provided may not declare a document type.")
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.StartDoctypeDeclHandler = doctype
+    parser.Parse(data, True)
 
 
 def as_list(value: Any) -> list[Any]:

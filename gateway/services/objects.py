@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from gateway import checksums
+from gateway.backends.base import BackendError
 from gateway.backends.registry import BackendRegistry
 from gateway.crypto.envelope import SSE_S3, STORED_ALGORITHM, EncryptingStream, Envelope
 from gateway.crypto.envelope import from_json as envelope_from_json
@@ -406,7 +407,7 @@ class ObjectService:
         """Plaintext bytes [first, last] of a copy's source version."""
         self._crypto.check_read_transport(source.customer_key, source.secure)
         opened = await self._open(version, self._cipher(version, source.customer_key), first, last)
-        return as_bytes(opened)
+        return _source_failures_unavailable(as_bytes(opened))
 
     def _cipher(self, version: VersionRow, customer_key: bytes | None) -> SealedVersion | None:
         if version.encryption is None:
@@ -628,6 +629,16 @@ class ObjectService:
         version = await self.current(bucket, key, version_id)
         await self._objects.set_tags(version.bucket_id, version.pk, tags)
         return version
+
+
+async def _source_failures_unavailable(stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """A copy source that breaks off mid-read is the same 503 as a GET with no readable
+    replica; unwrapped, its BackendError would pass for a failure of a write target."""
+    try:
+        async for chunk in stream:
+            yield chunk
+    except BackendError as exc:
+        raise ServiceUnavailable("The copy source could not be read.") from exc
 
 
 def write_condition_error(failed: WriteConditionFailed) -> S3Error:

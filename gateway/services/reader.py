@@ -9,6 +9,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from gateway import checksums
 from gateway.backends.base import BackendError
 from gateway.backends.registry import BackendRegistry, UnknownBackend
 from gateway.crypto.format import (
@@ -28,17 +29,47 @@ from metadata.models import PlacementRow, VersionRow
 log = logging.getLogger(__name__)
 
 
+class ReplicaCorrupt(BackendError):
+    """A replica's bytes do not match the checksum recorded when they were written."""
+
+
 async def _placement_stream(
-    backends: BackendRegistry, placement: PlacementRow, segments: list[int], start: int, end: int
+    backends: BackendRegistry, version: VersionRow, placement: PlacementRow, start: int, end: int
 ) -> AsyncGenerator[bytes, None]:
     backend = backends.get(placement.backend)
-    if placement.segment_keys is None:
-        async for chunk in backend.get(placement.backend_key, start, end - start + 1):
-            yield chunk
-        return
+    segments = version.part_sizes or [version.size_bytes]
+    keys = placement.segment_keys or [placement.backend_key]
+    expected = version.part_checksums if version.part_sizes else [version.checksum_value]
     for index, offset, length in segment_spans(segments, start, end):
-        async for chunk in backend.get(placement.segment_keys[index], offset, length):
+        stream = backend.get(keys[index], offset, length)
+        checksum = expected[index] if expected and index < len(expected) else None
+        whole = offset == 0 and length == segments[index]
+        if whole and checksum and version.checksum_algorithm:
+            stream = _checked(stream, version.checksum_algorithm, checksum, length)
+        async for chunk in stream:
             yield chunk
+
+
+async def _checked(
+    stream: AsyncIterator[bytes], algorithm: str, expected: str, size: int
+) -> AsyncIterator[bytes]:
+    """A whole stored segment, each chunk held back until the next arrives and the last
+    until the segment matched its checksum: bytes altered on the backend or on the way
+    never make a complete response. A segment read in one chunk (most objects) is
+    checked before its first byte, so the read fails over to the next replica."""
+    hasher = checksums.new_hasher(algorithm)
+    seen = 0
+    held = b""
+    async for chunk in stream:
+        hasher.update(chunk)
+        seen += len(chunk)
+        if held:
+            yield held
+        held = chunk
+    if seen != size or checksums.encode(hasher.digest()) != expected:
+        raise ReplicaCorrupt(f"read {seen} of {size} bytes failing their {algorithm} checksum")
+    if held:
+        yield held
 
 
 Chunk = TypeVar("Chunk", bytes, bytes | bytearray)
@@ -101,17 +132,17 @@ class _FirstByteRace:
                 self.running, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
             )
             late = not done
-            for placement in self.version.placements:  # the preferred order decides ties
-                for task in [t for t in done if self.running[t][0] is placement]:
-                    _, stream = self.running.pop(task)
-                    if (first := self._outcome(placement, task)) is not None:
-                        return _chain(first, stream)
+            rank = {id(p): i for i, p in enumerate(self.version.placements)}
+            # The preferred order decides between replicas that answered together.
+            for task in sorted(done, key=lambda t: rank[id(self.running[t][0])]):
+                placement, stream = self.running.pop(task)
+                if (first := self._outcome(placement, task)) is not None:
+                    return _chain(first, stream)
         raise ServiceUnavailable("No replica of this object could be read.") from self.last_error
 
     def _ask(self, placement: PlacementRow, more: bool) -> float | None:
         """Start reading ``placement``; return how long to wait before hedging."""
-        segments = self.version.part_sizes or [self.version.size_bytes]
-        stream = _placement_stream(self.backends, placement, segments, self.start, self.end)
+        stream = _placement_stream(self.backends, self.version, placement, self.start, self.end)
         self.running[asyncio.ensure_future(_prime(stream))] = (placement, stream)
         if not (self.hedge and more):
             return None

@@ -29,7 +29,7 @@ from metadata.replication import ReplicationRepo, ReplicationTask
 
 log = logging.getLogger(__name__)
 
-LEASE_S = 600.0
+LEASE_S = 60.0
 
 
 class CopyMismatch(Exception):
@@ -83,7 +83,9 @@ class ReplicationWorker:
         base_delay_s: float,
         max_delay_s: float,
         egress: EgressRepo | None = None,
+        lease_s: float = LEASE_S,
     ) -> None:
+        self._lease_s = lease_s
         self._egress = egress
         self._queue = queue
         self._objects = objects
@@ -95,11 +97,12 @@ class ReplicationWorker:
 
     async def run_once(self) -> int:
         """Claim and process one batch; returns how many tasks were claimed."""
-        tasks = await self._queue.claim(self._concurrency, LEASE_S)
+        tasks = await self._queue.claim(self._concurrency, self._lease_s)
         await asyncio.gather(*(self._leased(task) for task in tasks))
         return len(tasks)
 
     async def _leased(self, task: ReplicationTask) -> None:
+        renewing = asyncio.create_task(self._renew(task))
         try:
             await self._process(task)
         except Exception as exc:
@@ -110,6 +113,18 @@ class ReplicationWorker:
             log.warning("replica of version %s: metadata unreachable; released", task.version_pk)
             error = repr(exc)
             await db.retry_unreachable(lambda: self._queue.retry_later(task, 0, error))
+        finally:
+            renewing.cancel()
+
+    async def _renew(self, task: ReplicationTask) -> None:
+        """Keep the lease while the copy runs, so a short lease serves long copies and a
+        node killed mid-copy hides it from the others only briefly."""
+        while True:
+            await asyncio.sleep(self._lease_s / 3)
+            try:
+                await self._queue.renew(task, self._lease_s)
+            except Exception:  # a missed renewal risks only a repeated, harmless copy
+                log.warning("lease of replication task %s not renewed", task.id, exc_info=True)
 
     async def drain(self) -> None:
         """Work through every task that is due."""

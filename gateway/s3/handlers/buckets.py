@@ -147,7 +147,7 @@ def parse_cors(config: dict[str, Any]) -> list[dict[str, Any]]:
         if rule.get("ID"):
             parsed["ID"] = str(rule["ID"])
         if rule.get("MaxAgeSeconds") is not None:
-            parsed["MaxAgeSeconds"] = int(str(rule["MaxAgeSeconds"]))
+            parsed["MaxAgeSeconds"] = xml.integer(rule["MaxAgeSeconds"], "MaxAgeSeconds")
         rules.append(parsed)
     if not rules or len(rules) > 100:
         raise MalformedXML()
