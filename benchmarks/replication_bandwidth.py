@@ -31,7 +31,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,6 +67,16 @@ class Servers:
     postgres: PostgresServer
     seaweedfs: SeaweedServer
     workdir: Path
+
+
+@contextlib.contextmanager
+def started_servers() -> Iterator[Servers]:
+    with contextlib.ExitStack() as stack:
+        workdir = Path(tempfile.mkdtemp(prefix="sb-bench-"))
+        stack.callback(shutil.rmtree, workdir, ignore_errors=True)
+        postgres = stack.enter_context(PostgresServer())
+        seaweedfs = stack.enter_context(SeaweedServer())
+        yield Servers(postgres, seaweedfs, workdir)
 
 
 @dataclass(slots=True)
@@ -149,9 +159,16 @@ def run_sync(factory: Callable[[], Awaitable[None]]) -> None:
     asyncio.run(call())
 
 
+# A gateway's configuration from (servers, SeaweedFS bucket, link proxy, root, link cap).
+ConfigFactory = Callable[[Servers, str, LinkProxy, Path, int | None], dict[str, Any]]
+
+
 @contextlib.contextmanager
 def started_gateways(
-    servers: Servers, gateway_cap: int | None, nodes: int
+    servers: Servers,
+    gateway_cap: int | None,
+    nodes: int,
+    make_config: ConfigFactory | None = None,
 ) -> Iterator[tuple[list[GatewayProcess], LinkProxy]]:
     """``nodes`` gateways of site s1 on a fresh database and a fresh SeaweedFS bucket behind
     a fresh proxy: one link, which all of them share."""
@@ -163,7 +180,7 @@ def started_gateways(
         make_bucket(sw.endpoint_url, sw.access_key, sw.secret_key, bucket)
         proxy = stack.enter_context(LinkProxy(LOOPBACK, sw.port))
         root = Path(tempfile.mkdtemp(prefix="gw-", dir=servers.workdir))
-        config = gateway_config(servers, bucket, proxy, root, gateway_cap)
+        config = (make_config or gateway_config)(servers, bucket, proxy, root, gateway_cap)
         gateways = []
         for n in range(nodes):
             gateway = GatewayProcess(root / f"node{n}", dsn, config)
@@ -220,24 +237,34 @@ async def measure(
     """PUT everything, then sample the proxy until the queue is empty and all are placed."""
     con = await asyncpg.connect(gateways[0].database_url)
     try:
-        began = time.monotonic()
-        drain.samples.append((began, proxy.bytes_up))
-        sampler = asyncio.create_task(_sample(drain, proxy))
-        await _put_all(gateways, objects, size)
-        drain.put_s = time.monotonic() - began
-        deadline = began + DRAIN_TIMEOUT_S
-        while time.monotonic() < deadline:
-            drain.versions, drain.fully_placed = await _placement_counts(con)
-            if await _queue_empty(con) and drain.fully_placed == drain.versions == objects:
-                break
-            await asyncio.sleep(SAMPLE_S / 5)
-        drain.drain_s = time.monotonic() - began
+        async with sampling(drain, proxy) as began:
+            await _put_all(gateways, objects, size)
+            drain.put_s = time.monotonic() - began
+            deadline = began + DRAIN_TIMEOUT_S
+            while time.monotonic() < deadline:
+                drain.versions, drain.fully_placed = await _placement_counts(con)
+                if await _queue_empty(con) and drain.fully_placed == drain.versions == objects:
+                    break
+                await asyncio.sleep(SAMPLE_S / 5)
+            drain.drain_s = time.monotonic() - began
+    finally:
+        await con.close()
+
+
+@contextlib.asynccontextmanager
+async def sampling(drain: Drain, proxy: LinkProxy) -> AsyncIterator[float]:
+    """Sample the proxy's forwarded bytes into ``drain`` while the body runs (from the
+    moment yielded to its end)."""
+    began = time.monotonic()
+    drain.samples.append((began, proxy.bytes_up))
+    sampler = asyncio.create_task(_sample(drain, proxy))
+    try:
+        yield began
+    finally:
         sampler.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sampler
         drain.samples.append((time.monotonic(), proxy.bytes_up))
-    finally:
-        await con.close()
 
 
 async def _sample(drain: Drain, proxy: LinkProxy) -> None:
@@ -341,12 +368,7 @@ def main() -> None:
     cap = int(args.cap_mib * MIB)
     size = int(args.object_mib * MIB)
     print(f"replication bandwidth: local -> sw over one link, sampled every {SAMPLE_S} s")
-    with contextlib.ExitStack() as stack:
-        workdir = Path(tempfile.mkdtemp(prefix="sb-bench-"))
-        stack.callback(shutil.rmtree, workdir, ignore_errors=True)
-        postgres = stack.enter_context(PostgresServer())
-        seaweedfs = stack.enter_context(SeaweedServer())
-        servers = Servers(postgres, seaweedfs, workdir)
+    with started_servers() as servers:
         ok = report(
             run(servers, "gateway cap", cap, args.objects, size, False), args.objects, size, True
         )

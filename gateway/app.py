@@ -46,6 +46,7 @@ from gateway.workers.replication import ReplicationWorker
 from gateway.workers.transitions import Transitions
 from metadata import db
 from metadata.access_keys import AccessKeyRepo
+from metadata.access_tiering import AccessTieringRepo
 from metadata.admin import WorkerControlRepo
 from metadata.buckets import BucketRepo
 from metadata.deletions import DeletionRepo
@@ -60,6 +61,7 @@ from metadata.objects import ObjectRepo
 from metadata.replication import ReplicationRepo
 from metadata.restores import RestoreRepo
 from metadata.topology import TopologyRepo
+from metadata.warmup import WarmupRepo
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +192,7 @@ def build_services(
     )
     restores = RestoreRepo(pool)
     objects = ObjectService(
-        objects_repo, backends, topology, writer, crypto, restores,
+        objects_repo, backends, topology, writer, crypto, restores, AccessTieringRepo(pool),
         hedge_reads=config.replication.hedge_reads,
     )  # fmt: skip
     services = Services(
@@ -262,6 +264,8 @@ def _lifecycle(
         services.multipart,
         transitions,
         RestoreRepo(pool),
+        WarmupRepo(pool),
+        AccessTieringRepo(pool),
         deletion_delay_s=config.gc.deletion_delay_s,
         scan_interval_s=config.lifecycle.scan_interval_s,
     )

@@ -10,7 +10,8 @@ from metadata.models import BucketRow
 
 _COLUMNS = (
     "id, name, owner_access_key, location, backend, versioning, created_at, tags, cors,"
-    " placement_policy, tenant, acl, policy, encryption, lifecycle, prefix_policies"
+    " placement_policy, tenant, acl, policy, encryption, lifecycle, prefix_policies,"
+    " access_tiering"
 )
 # The policy in force for version ``v`` of bucket ``b`` (BucketRow.policy_for_key in SQL).
 EFFECTIVE_POLICY = (
@@ -104,6 +105,8 @@ class BucketRepo:
             )
             await con.execute("DELETE FROM multipart_uploads WHERE bucket_id = $1", bucket_id)
             await con.execute("DELETE FROM bucket_usage WHERE bucket_id = $1", bucket_id)
+            # Its warm-up jobs: their copies went with the versions.
+            await con.execute("DELETE FROM warmup_jobs WHERE bucket_id = $1", bucket_id)
             await con.execute(
                 "DELETE FROM quotas WHERE scope = 'bucket' AND scope_id = $1", str(bucket_id)
             )
@@ -133,6 +136,11 @@ class BucketRepo:
 
     async def set_tags(self, bucket_id: int, tags: dict[str, str] | None) -> None:
         await self._pool.execute("UPDATE buckets SET tags = $2 WHERE id = $1", bucket_id, tags)
+
+    async def set_access_tiering(self, bucket_id: int, setting: dict[str, Any] | None) -> None:
+        await self._pool.execute(
+            "UPDATE buckets SET access_tiering = $2 WHERE id = $1", bucket_id, setting
+        )
 
     async def set_cors(self, bucket_id: int, rules: list[dict[str, Any]] | None) -> None:
         await self._pool.execute("UPDATE buckets SET cors = $2 WHERE id = $1", bucket_id, rules)

@@ -78,7 +78,8 @@ class LedgerRepo:
             "SELECT v.id, v.version_id, v.state, v.is_latest, v.is_delete_marker, v.size_bytes,"
             " v.etag, coalesce((SELECT jsonb_agg(jsonb_build_object('backend', p.backend,"
             "  'state', p.state, 'size_bytes', p.size_bytes, 'created_at', p.created_at,"
-            "  'verified_at', p.verified_at) ORDER BY p.backend)"
+            "  'verified_at', p.verified_at, 'expires_at', p.expires_at,"
+            "  'warmup_job', p.warmup_job_id) ORDER BY p.backend)"
             "  FROM placements p WHERE p.bucket_id = v.bucket_id AND p.version_pk = v.id),"
             " '[]'::jsonb) AS placements,"
             " coalesce((SELECT array_agg(q.target_backend ORDER BY q.target_backend)"
@@ -176,6 +177,18 @@ class LedgerRepo:
         )
         return [(r[0], r[1], r[2], r[3]) for r in rows]
 
+    async def bytes_per_tier(self) -> list[tuple[str, int, int]]:
+        """(tier, replicas, bytes) over ok placements of complete versions; a backend no
+        longer in the topology counts as tier ``unknown``."""
+        rows = await self._pool.fetch(
+            "SELECT coalesce(bk.tier, 'unknown'), count(*), coalesce(sum(p.size_bytes), 0)::bigint"
+            " FROM placements p JOIN object_versions v ON v.bucket_id = p.bucket_id"
+            " AND v.id = p.version_pk AND v.state = 'complete'"
+            " LEFT JOIN backends bk ON bk.name = p.backend"
+            " WHERE p.state = 'ok' GROUP BY 1 ORDER BY 1"
+        )
+        return [(r[0], r[1], r[2]) for r in rows]
+
     async def try_lock(self, con: Conn, worker: str) -> bool:
         locked: bool = await con.fetchval(
             "SELECT pg_try_advisory_lock(hashtext('worker:' || $1))", worker
@@ -253,12 +266,15 @@ class ScrubRepo:
             )
             if not others:
                 return False
-            await con.execute(
-                "DELETE FROM placements WHERE bucket_id = $1 AND id = $2",
+            job = await con.fetchval(
+                "DELETE FROM placements WHERE bucket_id = $1 AND id = $2 RETURNING warmup_job_id",
                 check.bucket_id,
                 check.placement_id,
             )
-            await replication.enqueue(con, check.bucket_id, check.version_pk, [check.backend])
+            # A warm-up's copy is made again for its job (temporary), any other as a permanent one.
+            await replication.enqueue(
+                con, check.bucket_id, check.version_pk, [check.backend], warmup_job_id=job
+            )
             return True
 
     async def unreferenced(self, backend: str, keys: list[str]) -> list[str]:

@@ -63,6 +63,15 @@ class TransitionRow:
     waiting_for: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class UnderWay:
+    """Transitions under way to one storage class: versions and their bytes."""
+
+    storage_class: str
+    objects: int
+    bytes: int
+
+
 class LifecycleRepo:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
@@ -139,6 +148,16 @@ class LifecycleRepo:
             limit,
         )
         return [TransitionRow(*r) for r in rows]
+
+    async def under_way(self) -> list[UnderWay]:
+        """Transitions under way per destination storage class."""
+        rows = await self._pool.fetch(
+            "SELECT t.storage_class, count(*) AS objects,"
+            " coalesce(sum(v.size_bytes), 0)::bigint AS bytes FROM lifecycle_transitions t"
+            " JOIN object_versions v ON v.bucket_id = t.bucket_id AND v.id = t.version_pk"
+            " GROUP BY t.storage_class ORDER BY t.storage_class"
+        )
+        return [UnderWay(**dict(r)) for r in rows]
 
     async def wait_for(
         self, bucket_id: int, version_pk: int, copy_to: list[str], reason: str

@@ -37,6 +37,8 @@ class BucketRow:
     encryption: dict[str, Any] | None = None
     # The lifecycle configuration's canonical document (gateway/lifecycle/rules.py).
     lifecycle: dict[str, Any] | None = None
+    # Access-based tiering: {"warm_after_days": N, "cold_after_days": M or None}.
+    access_tiering: dict[str, Any] | None = None
     # Placement policies attached to key prefixes: {prefix: policy}.
     prefix_policies: dict[str, str] = field(default_factory=dict)
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from metadata import warmup
 from metadata.db import Conn
 
 # When a temporary copy made now lapses: the first midnight UTC at or after now plus the
@@ -25,15 +26,24 @@ class ReplicationTask:
     attempts: int
     # A restore's copy: the placement it makes lapses after this many days.
     temporary_days: int | None = None
+    # A warm-up's copy: the placement it makes is the job's and lapses with it.
+    warmup_job_id: int | None = None
 
 
-async def enqueue(con: Conn, bucket_id: int, version_pk: int, targets: list[str]) -> None:
+async def enqueue(
+    con: Conn,
+    bucket_id: int,
+    version_pk: int,
+    targets: list[str],
+    warmup_job_id: int | None = None,
+) -> None:
+    """Queue copies of the version to ``targets``; with ``warmup_job_id``, for that job."""
     if targets:
         await con.executemany(
-            "INSERT INTO replication_queue (bucket_id, version_pk, target_backend)"
-            " VALUES ($1, $2, $3)"
+            "INSERT INTO replication_queue (bucket_id, version_pk, target_backend, warmup_job_id)"
+            " VALUES ($1, $2, $3, $4)"
             " ON CONFLICT (version_pk, target_backend, bucket_id) DO NOTHING",
-            [(bucket_id, version_pk, t) for t in targets],
+            [(bucket_id, version_pk, t, warmup_job_id) for t in targets],
         )
 
 
@@ -44,6 +54,20 @@ async def forget_deletions(con: Conn, bucket_id: int, backend: str, keys: list[s
         bucket_id,
         backend,
         keys,
+    )
+
+
+async def _discard(con: Conn, task: ReplicationTask, keys: list[str]) -> None:
+    """Queue a copy's bytes for deletion, unless a placement on its backend uses them."""
+    await con.execute(
+        "INSERT INTO backend_deletions (bucket_id, backend, backend_key)"
+        " SELECT $4, $1, unnest($2::text[]) WHERE NOT EXISTS (SELECT 1 FROM placements"
+        " WHERE bucket_id = $4 AND version_pk = $3 AND backend = $1"
+        " AND state IN ('pending', 'ok'))",
+        task.target_backend,
+        keys,
+        task.version_pk,
+        task.bucket_id,
     )
 
 
@@ -60,7 +84,8 @@ class ReplicationRepo:
             " attempts = attempts + 1 WHERE (id, bucket_id) IN ("
             " SELECT id, bucket_id FROM replication_queue WHERE not_before <= now()"
             " ORDER BY not_before, id LIMIT $1 FOR UPDATE SKIP LOCKED)"
-            " RETURNING id, bucket_id, version_pk, target_backend, attempts, temporary_days",
+            " RETURNING id, bucket_id, version_pk, target_backend, attempts, temporary_days,"
+            " warmup_job_id",
             limit,
             lease_s,
         )
@@ -102,8 +127,9 @@ class ReplicationRepo:
     ) -> bool:
         """Record the new replica and finish the task, if the version still exists.
 
-        Returns False when the version was deleted meanwhile: the caller's bytes are then
-        queued for deletion here, in the same transaction.
+        Returns False when the version was deleted meanwhile, or the warm-up the copy was
+        for has ended: the caller's bytes are then queued for deletion here, in the same
+        transaction.
         """
         async with self._pool.acquire() as con, con.transaction():
             state = await con.fetchval(
@@ -117,31 +143,25 @@ class ReplicationRepo:
                 task.id,
             )
             keys = segment_keys or [backend_key]
-            if state != "complete":
-                await con.executemany(
-                    "INSERT INTO backend_deletions (bucket_id, backend, backend_key)"
-                    " VALUES ($1, $2, $3)",
-                    [(task.bucket_id, task.target_backend, k) for k in keys],
-                )
+            until = None
+            if task.warmup_job_id is not None:
+                until = await warmup.active_expiry(con, task.bucket_id, task.warmup_job_id)
+            if state != "complete" or (task.warmup_job_id is not None and until is None):
+                await _discard(con, task, keys)
                 return False
             # A deletion queued for these keys earlier (a failed synchronous write, a part
             # copy dropped at completion) would destroy the replica just written.
             await forget_deletions(con, task.bucket_id, task.target_backend, keys)
             await con.execute(
                 "INSERT INTO placements (bucket_id, version_pk, backend, backend_key,"
-                " segment_keys, state, size_bytes, verified_at, expires_at)"
-                " VALUES ($7, $1, $2, $3, $4, 'ok', $5, now(),"
-                f" {LAPSE_SQL.format(days='$6::int')})"
+                " segment_keys, state, size_bytes, verified_at, expires_at, warmup_job_id)"
+                " VALUES ($9, $1, $2, $3, $4, 'ok', $5, now(),"
+                f" coalesce($7, {LAPSE_SQL.format(days='$6::int')}), $8)"
                 " ON CONFLICT (version_pk, backend, bucket_id) WHERE state IN ('pending', 'ok')"
                 " DO NOTHING",
-                task.version_pk,
-                task.target_backend,
-                backend_key,
-                segment_keys,
-                size_bytes,
-                task.temporary_days,
-                task.bucket_id,
-            )
+                task.version_pk, task.target_backend, backend_key, segment_keys, size_bytes,
+                task.temporary_days, until, task.warmup_job_id, task.bucket_id,
+            )  # fmt: skip
             return True
 
     async def claim_keys(self, bucket_id: int, backend: str, keys: list[str]) -> None:

@@ -32,7 +32,7 @@ class RestoreRepo:
             "SELECT EXISTS (SELECT 1 FROM replication_queue WHERE bucket_id = $1"
             "  AND version_pk = $2 AND temporary_days IS NOT NULL),"
             " (SELECT max(expires_at) FROM placements WHERE bucket_id = $1 AND version_pk = $2"
-            "  AND state = 'ok')",
+            "  AND state = 'ok' AND warmup_job_id IS NULL)",
             bucket_id,
             version_pk,
         )
@@ -59,7 +59,7 @@ class RestoreRepo:
         await self._pool.execute(
             f"UPDATE placements SET expires_at = {LAPSE_SQL.format(days='$3::int')}"
             " WHERE bucket_id = $1 AND version_pk = $2 AND state = 'ok'"
-            " AND expires_at IS NOT NULL",
+            " AND expires_at IS NOT NULL AND warmup_job_id IS NULL",
             bucket_id,
             version_pk,
             days,

@@ -70,6 +70,7 @@ _BACKEND_IN_USE = (
     " OR EXISTS (SELECT 1 FROM backend_deletions WHERE backend = $1)"
     " OR EXISTS (SELECT 1 FROM multipart_uploads WHERE backend = $1 AND state = 'open')"
     " OR EXISTS (SELECT 1 FROM buckets WHERE backend = $1)"
+    " OR EXISTS (SELECT 1 FROM warmup_jobs WHERE target_backend = $1 AND state = 'active')"
 )
 
 
@@ -116,8 +117,9 @@ class TopologyRepo:
     async def delete_backend(self, name: str, settled_s: float) -> str:
         """Delete a backend and its links, if it is draining or disabled, has been for
         ``settled_s`` (every node has stopped writing to it), and nothing names it: a
-        placement, a stored part, a queued copy, a pending deletion, an open upload or a
-        bucket's default. Returns "deleted", "missing", "writable", "settling" or "in-use"."""
+        placement, a stored part, a queued copy, a pending deletion, an open upload, a
+        bucket's default or an active warm-up job. Returns "deleted", "missing", "writable",
+        "settling" or "in-use"."""
         async with self._pool.acquire() as con, con.transaction():
             row = await con.fetchrow(
                 "SELECT state, updated_at < now() - make_interval(secs => $2) AS settled"

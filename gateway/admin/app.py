@@ -15,7 +15,15 @@ from aiohttp import web
 from gateway.admin import probes, validation
 from gateway.admin.call import AdminCall
 from gateway.admin.console import add_routes as add_console_routes
-from gateway.admin.resources import lifecycle, operations, policies, system, tenancy, topology
+from gateway.admin.resources import (
+    lifecycle,
+    operations,
+    policies,
+    system,
+    tenancy,
+    topology,
+    warmup,
+)
 from gateway.admin.spec import PREFIX, Operation, Schema, document
 from gateway.app import RUNTIME, Runtime
 from gateway.observability import metrics
@@ -35,7 +43,7 @@ from metadata.admin import AdminTokenRepo
 
 log = logging.getLogger(__name__)
 VERSION = "1.0.0"
-MODULES = (system, topology, policies, tenancy, operations, lifecycle)
+MODULES = (system, topology, policies, tenancy, operations, lifecycle, warmup)
 _REQUEST_ID = web.RequestKey("admin_request_id", str)
 
 

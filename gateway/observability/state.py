@@ -17,8 +17,11 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from gateway.links.health import BreakerState
 from gateway.links.routing import LinkedBackend
 from gateway.workers.control import WorkerStatus
+from metadata.ledger import LedgerRepo
+from metadata.lifecycle import LifecycleRepo, UnderWay
 from metadata.replication import QueueStats, ReplicationQueueRepo
 from metadata.usage import Quota, Usage, UsageRepo
+from metadata.warmup import WarmupJob, WarmupRepo
 
 SCOPE_LABELS = ["scope", "scope_id"]
 
@@ -110,6 +113,10 @@ class StoredState:
     backlog: list[QueueStats] = field(default_factory=list)
     usage: list[Usage] = field(default_factory=list)
     quotas: list[Quota] = field(default_factory=list)
+    # (tier, replicas, bytes) of the ok placements of complete versions.
+    tiers: list[tuple[str, int, int]] = field(default_factory=list)
+    transitions: list[UnderWay] = field(default_factory=list)
+    warmups: list[WarmupJob] = field(default_factory=list)
 
     @classmethod
     async def read(cls, pool: asyncpg.Pool, backends: Iterable[str]) -> StoredState:
@@ -119,12 +126,63 @@ class StoredState:
             await ReplicationQueueRepo(pool).stats(),
             await usage.usage(),
             await usage.quotas(),
+            await LedgerRepo(pool).bytes_per_tier(),
+            await LifecycleRepo(pool).under_way(),
+            await WarmupRepo(pool).active(),
         )
 
     def collect(self) -> Iterator[Metric]:
         yield from self._replication()
         yield from self._usage()
         yield from self._quotas()
+        yield from self._tiers()
+        yield from self._warmups()
+
+    def _tiers(self) -> Iterator[Metric]:
+        replicas = _gauge(
+            "skybridge_tier_replicas", "Stored replicas (placements) on the tier's backends.",
+            ["tier"],
+        )  # fmt: skip
+        stored = _gauge("skybridge_tier_bytes", "Bytes stored on the tier's backends.", ["tier"])
+        for tier, count, size in self.tiers:
+            replicas.add_metric([tier], count)
+            stored.add_metric([tier], size)
+        moving = _gauge(
+            "skybridge_transitions_objects",
+            "Versions whose lifecycle transition to the storage class is under way.",
+            ["storage_class"],
+        )
+        moving_bytes = _gauge(
+            "skybridge_transitions_bytes",
+            "Bytes of the versions whose transition to the storage class is under way.",
+            ["storage_class"],
+        )
+        for row in self.transitions:
+            moving.add_metric([row.storage_class], row.objects)
+            moving_bytes.add_metric([row.storage_class], row.bytes)
+        yield from (replicas, stored, moving, moving_bytes)
+
+    def _warmups(self) -> Iterator[Metric]:
+        labels = ["job", "bucket", "site", "backend"]
+        families = {
+            "total_objects": _gauge(
+                "skybridge_warmup_objects", "Objects an active warm-up job was given.", labels
+            ),
+            "done_objects": _gauge(
+                "skybridge_warmup_done_objects", "Objects of the job warm at its site.", labels
+            ),
+            "total_bytes": _gauge(
+                "skybridge_warmup_bytes", "Bytes an active warm-up job was given.", labels
+            ),
+            "done_bytes": _gauge(
+                "skybridge_warmup_done_bytes", "Bytes of the job warm at its site.", labels
+            ),
+        }
+        for job in self.warmups:
+            values = [str(job.id), job.bucket, job.site, job.target_backend]
+            for attribute, family in families.items():
+                family.add_metric(values, getattr(job, attribute))
+        yield from families.values()
 
     def _replication(self) -> Iterator[Metric]:
         families = {

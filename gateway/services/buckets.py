@@ -117,6 +117,10 @@ class BucketService:
             await self._buckets.set_prefix_policy(bucket.id, prefix, policy)
         self._forget(bucket)
 
+    async def set_access_tiering(self, bucket: BucketRow, setting: dict[str, Any] | None) -> None:
+        await self._buckets.set_access_tiering(bucket.id, setting)
+        self._forget(bucket)
+
     async def set_lifecycle(self, bucket: BucketRow, config: LifecycleConfiguration | None) -> None:
         await self._buckets.set_lifecycle(bucket.id, None if config is None else render(config))
         self._forget(bucket)

@@ -26,16 +26,19 @@ from gateway.services.admin_errors import Conflict, NotFound, Unprocessable
 from gateway.services.buckets import BucketService
 from gateway.services.keys import KeyRotation
 from gateway.services.topology import REFRESH_S, TopologyService
+from gateway.services.warmup import WarmupService
 from gateway.workers.control import WorkerControl
 from gateway.workers.replacement import ReplacementWorker
 from metadata.access_keys import AccessKeyRepo, UserRepo
 from metadata.buckets import BucketRepo
 from metadata.egress import EgressRepo, LinkEgress
 from metadata.ledger import LedgerRepo, VersionPlacements
+from metadata.lifecycle import LifecycleRepo
 from metadata.models import AccessKeyRow, BucketRow
 from metadata.replication import QueueFailure, QueueStats, ReplicationQueueRepo
 from metadata.topology import BackendRow, LinkRow, TopologyRepo
 from metadata.usage import Quota, Usage, UsageRepo
+from metadata.warmup import WarmupRepo
 
 Json = dict[str, Any]
 
@@ -122,7 +125,7 @@ _UNDELETABLE = {
     "writable": "set it to draining, and let re-placement move its data off, first",
     "settling": f"its state changed less than {SETTLE_S:.0f} s ago; nodes may still write",
     "in-use": "it still holds placements, parts, queued copies or deletions, or is a"
-    " bucket's default backend",
+    " bucket's default backend or an active warm-up job's target",
 }
 
 
@@ -166,6 +169,12 @@ class Management:
         self._ring = ring
         self._bucket_service = bucket_service
         self.keys = keys
+        self.warmup = WarmupService(
+            WarmupRepo(pool),
+            BucketRepo(pool),
+            topology,
+            deletion_delay_s=config.gc.deletion_delay_s,
+        )
         self._config = config
         self._topology_repo = TopologyRepo(pool)
         self._buckets = BucketRepo(pool)
@@ -175,6 +184,7 @@ class Management:
         self._queue = ReplicationQueueRepo(pool)
         self._egress = EgressRepo(pool)
         self._ledger = LedgerRepo(pool)
+        self._lifecycle = LifecycleRepo(pool)
         self._pool = pool
         self._topology = topology
         self._replacement = replacement
@@ -419,6 +429,7 @@ class Management:
             "effective_policy": bucket.placement_policy or self._config.default_policy,
             "usage": _usage_json(used.get(key)),
             "quota": _quota_json(quotas.get(key), used.get(key)),
+            "access_tiering": bucket.access_tiering,
         }
 
     async def buckets(self, tenant: str | None) -> list[Json]:
@@ -450,6 +461,17 @@ class Management:
         # once (other nodes within their cache's TTL of a second).
         await self._bucket_service.set_placement_policy(bucket, policy, prefix)
         return await self.bucket(bucket_name)
+
+    async def set_access_tiering(self, bucket_name: str, setting: Json | None) -> Json:
+        """Turn access-based tiering on (``setting``) or off (None) for a bucket."""
+        bucket = await self._bucket_row(bucket_name)
+        if setting is not None:
+            warm, cold = setting["warm_after_days"], setting.get("cold_after_days")
+            if cold is not None and cold <= warm:
+                raise Unprocessable("cold_after_days must be more than warm_after_days")
+            setting = {"warm_after_days": warm, "cold_after_days": cold}
+        await self._bucket_service.set_access_tiering(bucket, setting)
+        return {"bucket": bucket.name, "access_tiering": setting}
 
     async def _scope_id(self, scope: str, name: str) -> str:
         if scope == "bucket":
@@ -571,6 +593,15 @@ class Management:
                 {"backend": b, "tier": t, "replicas": n, "bytes": size}
                 for b, t, n, size in per_backend
             ],
+        }
+
+    async def transitions(self) -> Json:
+        """Lifecycle transitions under way (tiering progress), per destination class."""
+        classes = await self._lifecycle.under_way()
+        return {
+            "objects": sum(c.objects for c in classes),
+            "bytes": sum(c.bytes for c in classes),
+            "classes": [dataclasses.asdict(c) for c in classes],
         }
 
     # -- replication, workers, ledger ----------------------------------------------------

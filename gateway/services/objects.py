@@ -47,6 +47,7 @@ from gateway.services.reader import SealedVersion, as_bytes, open_encrypted_rang
 from gateway.services.replicas import ReplicaWriter, WriteOutcome
 from gateway.services.streams import ExpectedDigests, VerifyingStream
 from gateway.services.topology import TopologyService
+from metadata.access_tiering import LADDER, AccessTieringRepo
 from metadata.models import BucketRow, CompletedVersion, NewVersion, VersionRow
 from metadata.objects import ObjectRepo, VersionNotPending, WriteConditionFailed
 from metadata.restores import RestoreRepo, RestoreStatus
@@ -231,9 +232,11 @@ class ObjectService:
         writer: ReplicaWriter,
         crypto: EncryptionService,
         restores: RestoreRepo,
+        access: AccessTieringRepo,
         *,
         hedge_reads: bool = False,
     ) -> None:
+        self._access = access
         self._hedge_reads = hedge_reads
         self._restores = restores
         self._crypto = crypto
@@ -392,6 +395,9 @@ class ObjectService:
             restore = await self._restores.status(version.bucket_id, version.pk)
         body = None
         if with_body:
+            if bucket.access_tiering is not None:
+                recall = version.storage_class in LADDER[1:]
+                await self._access.read(version.bucket_id, version.pk, recall)
             first, last = span if span else (0, version.size_bytes - 1)
             body = await self._open(version, cipher, first, last)
         return GetObjectResult(version, span, body, restore)

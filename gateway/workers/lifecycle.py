@@ -2,12 +2,13 @@
 
 Time is injected: a pass evaluates the rules at ``now``, which is the worker's clock unless
 the caller gives one (``POST /admin/v1/lifecycle/run``), so tests never sleep for days.
-Each pass first checks the transitions under way and retires restored copies that lapsed,
-then walks every bucket that has a configuration, key by key, and applies what is due
-through the same paths client requests take (DeleteObject, DeleteObject with a versionId,
-AbortMultipartUpload), so usage and gc stay exact. One node runs a pass at a time (a
-session advisory lock); every step is idempotent and re-checked under the key's lock, so a
-pass cut short is simply run again.
+Each pass first checks the transitions under way and retires the copies of warm-up jobs
+whose time ran out and restored copies that lapsed, then moves down a tier the versions of
+buckets with access tiering that were not read for long enough, then walks every bucket that
+has a configuration, key by key, and applies what is due through the same paths client
+requests take (DeleteObject, DeleteObject with a versionId, AbortMultipartUpload), so usage and gc
+stay exact. One node runs a pass at a time (a session advisory lock); every step is
+idempotent and re-checked under the key's lock, so a pass cut short is simply run again.
 """
 
 from __future__ import annotations
@@ -28,15 +29,19 @@ from gateway.lifecycle.rules import Rule, parse
 from gateway.services.multipart import MultipartService
 from gateway.services.objects import ObjectService
 from gateway.workers.transitions import Transitions
+from metadata.access_tiering import AccessTieringRepo
 from metadata.buckets import BucketRepo
 from metadata.lifecycle import LifecycleRepo, LifecycleVersion
 from metadata.models import BucketRow
 from metadata.restores import RestoreRepo
+from metadata.warmup import WarmupRepo
 
 log = logging.getLogger(__name__)
 
 KEYS_PER_PAGE = 500
 UPLOADS_PER_PASS = 1000
+# Versions access tiering moves down per pass; the rest wait for the next one.
+ACCESS_MOVES_PER_PASS = 1000
 Clock = Callable[[], datetime]
 
 
@@ -57,6 +62,10 @@ class LifecycleReport:
     transitions_waiting: int = 0
     # Restored copies of archived versions that lapsed and were retired.
     restores_expired: int = 0
+    # Warm-up jobs whose time ran out: their copies were retired.
+    warmups_expired: int = 0
+    # Versions not read for their bucket's days, started one tier down (access tiering).
+    access_tiered: int = 0
 
     def as_dict(self) -> dict[str, object]:
         return {**asdict(self), "now": self.now.isoformat()}
@@ -76,6 +85,8 @@ class LifecycleWorker:
         multipart: MultipartService,
         transitions: Transitions,
         restores: RestoreRepo,
+        warmups: WarmupRepo,
+        access: AccessTieringRepo,
         *,
         deletion_delay_s: float,
         scan_interval_s: float,
@@ -84,6 +95,8 @@ class LifecycleWorker:
         self._scan_interval_s = scan_interval_s
         self._last_scan = -math.inf
         self._restores = restores
+        self._warmups = warmups
+        self._access = access
         self._delay_s = deletion_delay_s
         self._pool = pool
         self._repo = repo
@@ -121,12 +134,21 @@ class LifecycleWorker:
         report = LifecycleReport(now)
         finished, report.transitions_waiting = await self._transitions.check_all()
         report.transitions_finished += finished
+        # Before the restored copies: a lapsed warm-up copy is the job's to retire.
+        report.warmups_expired = await self._warmups.expire(now, self._delay_s)
         report.restores_expired = await self._restores.expire(now, self._delay_s)
         if scan:
             await self._scan(now, report)
         return report
 
     async def _scan(self, now: datetime, report: LifecycleReport) -> None:
+        for bucket_id, version_pk, storage_class in await self._access.due(
+            now, ACCESS_MOVES_PER_PASS
+        ):
+            report.access_tiered += 1
+            report.transitions_finished += await self._transitions.start(
+                bucket_id, version_pk, storage_class
+            )
         for bucket in await self._buckets.with_lifecycle():
             rules = _rules(bucket)
             if any(_acts_on_versions(rule) for rule in rules):

@@ -16,7 +16,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.admin.client import AdminClient
-from tests.admin.conftest import wait_replicated
+from tests.admin.conftest import BUCKET, wait_replicated
 from tests.conftest import client_for
 from tests.gateway_process import REPO, GatewayProcess
 from tests.placement.conftest import Topology
@@ -165,3 +165,18 @@ def test_tables_for_people_and_clear_errors(cli: Cli) -> None:
     refused = cli("put-policy", "bad", "--body", '{"rules": [{"name": "r", "replicas":'
                   ' [{"backend": "nowhere"}]}]}', expect_ok=False)  # fmt: skip
     assert "422 Unprocessable: placement policy refused" in refused
+
+
+def test_warmup_jobs_from_the_cli(cli: Cli, admin_gateway: GatewayProcess) -> None:
+    # Every object of the bucket is on sw (site s2) already: done from the start.
+    made = cli("create-warmup-job", "--set", f"bucket={BUCKET}", "--set", "prefix=dir/",
+               "--set", "site=s2", "--set", "duration_s=600")  # fmt: skip
+    assert (made["backend"], made["state"], made["objects_total"]) == ("sw", "ready", 5)
+    assert made["objects_done"] == made["objects_total"]
+    assert cli("get-warmup-job", str(made["id"])) == made
+    assert [job["id"] for job in cli("list-warmup-jobs")] == [made["id"]]
+    cancelled = cli("cancel-warmup-job", str(made["id"]))
+    assert (cancelled["state"], cancelled["objects_done"]) == ("cancelled", 5)
+    refused = cli("create-warmup-job", "--set", f"bucket={BUCKET}", "--set", "site=s2",
+                  "--set", "duration_s=600", "--set", "backend=mo", expect_ok=False)  # fmt: skip
+    assert "422" in refused or "Unprocessable" in refused, refused

@@ -19,6 +19,7 @@ from tests.admin.client import AdminClient
 from tests.admin.conftest import wait_replicated
 from tests.conftest import client_for
 from tests.gateway_process import REPO, GatewayProcess
+from tests.lifecycle.conftest import run_lifecycle
 
 CHROMIUM = os.environ.get("SKYBRIDGE_CHROMIUM", "/usr/bin/chromium")
 TENANT = "acme"
@@ -45,10 +46,15 @@ def page(browser: Browser) -> Iterator[Page]:
     context.close()
 
 
+LIFECYCLE = {"Rules": [{"ID": "cold", "Filter": {"Prefix": "report-"}, "Status": "Enabled",
+                        "Transitions": [{"Days": 1, "StorageClass": "GLACIER_IR"}]}]}  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def console(admin_gateway: GatewayProcess) -> Iterator[GatewayProcess]:
     """A second tenant with a quota, and copies held in the replication queue so that the
-    page has lag to draw; replication resumes afterwards."""
+    page has lag to draw, transitions under way (mo made the cold tier) and a warm-up job
+    still warming; replication resumes afterwards."""
     admin = AdminClient.of(admin_gateway)
     key = admin.ok("POST", "/access-keys", {"tenant": TENANT})
     tenant_gateway = dataclasses.replace(
@@ -60,6 +66,16 @@ def console(admin_gateway: GatewayProcess) -> Iterator[GatewayProcess]:
     admin.ok("POST", "/workers/replication/pause")
     for n in range(4):
         s3.put_object(Bucket="acme-data", Key=f"report-{n}.csv", Body=b"r" * (20_000 + n))
+    admin.ok("PATCH", "/backends/mo", {"tier": "cold"})
+    s3.put_bucket_lifecycle_configuration(Bucket="acme-data", LifecycleConfiguration=LIFECYCLE)
+    assert run_lifecycle(admin_gateway, 2)["transitions_started"] == 4
+    # Kept on local and sw by its policy; warmed onto s3 (mo), the copies wait in the queue.
+    s3.create_bucket(
+        Bucket="acme-train", CreateBucketConfiguration={"LocationConstraint": "all-sync"}
+    )
+    for n in range(3):
+        s3.put_object(Bucket="acme-train", Key=f"train/{n}", Body=b"t" * (1000 * (n + 1)))
+    admin.ok("POST", "/warmup-jobs", {"bucket": "acme-train", "site": "s3", "duration_s": 3600})
     yield admin_gateway
     admin.ok("POST", "/workers/replication/resume")
     wait_replicated(admin)
@@ -95,7 +111,23 @@ def expected(admin: AdminClient) -> Snapshot:
     for tier in usage["tiers"]:
         found[f"tier-bytes-{tier['tier']}"] = str(tier["bytes"])
         found[f"tier-replicas-{tier['tier']}"] = str(tier["replicas"])
+    transitions = admin.ok("GET", "/lifecycle/transitions")
+    found["tiering-objects"] = str(transitions["objects"])
+    found["tiering-bytes"] = str(transitions["bytes"])
+    for row in transitions["classes"]:
+        found[f"tiering-objects-{row['storage_class']}"] = str(row["objects"])
+        found[f"tiering-bytes-{row['storage_class']}"] = str(row["bytes"])
+    for job in admin.ok("GET", "/warmup-jobs"):
+        for field in ("objects_done", "objects_total", "bytes_done", "bytes_total"):
+            found[f"warmup-{field.replace('_', '-')}-{job['id']}"] = str(job[field])
+        found[f"warmup-state-{job['id']}"] = job["state"]
+        found[f"warmup-progress-{job['id']}"] = _number(job["progress"])
     return found
+
+
+def _number(value: float) -> str:
+    """A JSON number as JavaScript's String() writes it."""
+    return str(int(value)) if value == int(value) else repr(value)
 
 
 def rendered(page: Page) -> Snapshot:
@@ -142,11 +174,16 @@ def test_console_shows_what_the_api_answers(console: GatewayProcess, page: Page)
     assert f"tenant-bytes-{TENANT}" in tenants
     assert int(shown["replication-depth"]) > 0, "the fixture holds copies in the queue"
     assert shown[f"chart-tenant-bytes-{TENANT}"] == before[f"tenant-bytes-{TENANT}"]
-    assert page.get_by_test_id(f"tenant-bytes-{TENANT}").inner_text() == "78.1 KiB"
-    assert "not built yet" in page.get_by_test_id("tiering-status").inner_text()
-    warmup = page.get_by_test_id("warmup-status").inner_text()
-    assert "not built yet" in warmup
-    assert "501 NotImplemented" in warmup
+    assert page.get_by_test_id(f"tenant-bytes-{TENANT}").inner_text() == "84.0 KiB"
+    # Tiering and warm-up progress: the transitions wait for their copies to mo, and so
+    # does the warm-up of acme-train (replication is paused).
+    assert (shown["tiering-objects"], shown["tiering-objects-GLACIER_IR"]) == ("4", "4")
+    assert shown["tiering-bytes"] == str(sum(20_000 + n for n in range(4)))
+    [job] = admin.ok("GET", "/warmup-jobs")
+    warmup = {k: v for k, v in shown.items() if k.startswith("warmup-")}
+    assert warmup == {f"warmup-{name}-{job['id']}": value for name, value in (
+        ("state", "warming"), ("objects-done", "0"), ("objects-total", "3"),
+        ("bytes-done", "0"), ("bytes-total", "6000"), ("progress", "0"))}  # fmt: skip
     assert csp_violations == []
     shot = screenshot_path()
     page.screenshot(path=str(shot), full_page=True)

@@ -23,6 +23,7 @@ DISTRIBUTION_COLUMN = "bucket_id"
 DISTRIBUTED = {
     "object_versions", "placements", "multipart_uploads", "multipart_parts",
     "replication_queue", "backend_deletions", "bucket_usage", "lifecycle_transitions",
+    "warmup_jobs",
 }  # fmt: skip
 REFERENCE = {
     "buckets", "access_keys", "users", "sites", "backends", "links", "placement_policies",
@@ -30,14 +31,17 @@ REFERENCE = {
 }  # fmt: skip
 # link_shares: every node writes its demand every second; the coordinator keeps it.
 LOCAL = {"schema_migrations", "worker_progress", "link_shares"}
-# The modules on the request path of every S3 object operation (usage: in every commit).
+# The modules on the request path of every S3 object operation (usage: in every commit;
+# access tiering: every GET in a bucket that has it).
 HOT_PATH = (
     "metadata/objects.py", "metadata/listing.py", "metadata/multipart.py", "metadata/usage.py",
+    "metadata/access_tiering.py",
 )  # fmt: skip
 # The other modules whose SQL touches distributed tables: workers, restores, operators.
 BACKGROUND = (
     "metadata/replication.py", "metadata/deletions.py", "metadata/lifecycle.py",
     "metadata/restores.py", "metadata/ledger.py", "metadata/buckets.py", "metadata/topology.py",
+    "metadata/warmup.py",
 )  # fmt: skip
 # Not checked here: metadata/keys.py names its tables at run time (key rotation's scans of
 # object_versions and multipart_uploads span every bucket; its re-wrap names the bucket).
@@ -52,16 +56,21 @@ MULTI_SHARD = {
     "metadata/replication.py": {"claim", "pending_count", "stats", "failures", "retry_now",
                                 "purge"},
     "metadata/deletions.py": {"claim"},
-    # The lifecycle pass's list of transitions under way.
-    "metadata/lifecycle.py": {"transitions"},
+    # The lifecycle pass's list of transitions under way; their totals (admin API, metrics).
+    "metadata/lifecycle.py": {"transitions", "under_way"},
+    # The lifecycle pass's scan for versions of buckets with access tiering due a tier down.
+    "metadata/access_tiering.py": {"due"},
     # Lapsed restored copies, retired in batches (per shard on Citus, like the claims).
     "metadata/restores.py": {"expire"},
     # Re-placement and scrub passes, orphan checks, operator views.
     "metadata/ledger.py": {"page", "placements_of", "only_on", "bytes_per_backend",
-                           "placements", "mark_verified", "unreferenced"},
+                           "bytes_per_tier", "placements", "mark_verified", "unreferenced"},
     # Placement capacity: bytes per backend; whether a backend still holds anything before
     # it is deleted (an operator action).
     "metadata/topology.py": {"used_bytes", "delete_backend"},
+    # Warm-up jobs: operator views (the admin API names a job by id alone) and metrics; the
+    # lifecycle pass's look for jobs whose time ran out (each then ended on its shard).
+    "metadata/warmup.py": {"jobs", "active", "job", "expire"},
 }  # fmt: skip
 
 _SQL_START = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|WITH)\b", re.IGNORECASE)

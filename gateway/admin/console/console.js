@@ -43,27 +43,19 @@
     return body;
   }
 
-  // Features that are not built answer 501: that answer is what the page shows.
-  async function getUnlessNotBuilt(path, token) {
-    try {
-      return { built: true, body: await getJson(path, token) };
-    } catch (error) {
-      if (error instanceof ApiError && error.status === 501) return { built: false, error };
-      throw error;
-    }
-  }
-
   async function load(token) {
-    const [health, sites, backends, links, replication, usage, warmup] = await Promise.all([
-      getJson("/health", token),
-      getJson("/sites", token),
-      getJson("/backends", token),
-      getJson("/links", token),
-      getJson("/replication", token),
-      getJson("/usage", token),
-      getUnlessNotBuilt("/warmup-jobs", token),
-    ]);
-    return { health, sites, backends, links, replication, usage, warmup };
+    const [health, sites, backends, links, replication, usage, transitions, warmup] =
+      await Promise.all([
+        getJson("/health", token),
+        getJson("/sites", token),
+        getJson("/backends", token),
+        getJson("/links", token),
+        getJson("/replication", token),
+        getJson("/usage", token),
+        getJson("/lifecycle/transitions", token),
+        getJson("/warmup-jobs", token),
+      ]);
+    return { health, sites, backends, links, replication, usage, transitions, warmup };
   }
 
   // ---- units
@@ -288,20 +280,47 @@
     ], usage.tiers, ""));
   }
 
-  function notBuilt(testid, what, reason) {
-    return el("div", { class: "not-built", "data-testid": testid },
-              el("strong", {}, `${what}: not built yet.`), " ", reason);
+  // A fraction of 1 as a bar, with the exact fraction in data-value.
+  function progress(testid, fraction) {
+    const width = 120;
+    const height = 12;
+    const bar = svg("svg", { class: "chart progress", "data-testid": testid,
+                             "data-value": exact(fraction), role: "img", width, height,
+                             viewBox: `0 0 ${width} ${height}` },
+                    svg("rect", { x: 0, y: 0, width, height, rx: 3, class: "track" }),
+                    svg("rect", { x: 0, y: 0, width: (fraction * width).toFixed(1), height,
+                                  rx: 3, class: "bar" }),
+                    svg("title", {}, `${(fraction * 100).toFixed(1)} %`));
+    return el("td", { class: "num" }, bar, ` ${Math.floor(fraction * 100)} %`);
   }
 
-  function renderPlans(warmup) {
-    // The admin API has no tiering resource at all: say so rather than draw numbers.
-    show("tiering", notBuilt("tiering-status", "Tiering",
-                             "The admin API has no tiering endpoint, so there is no progress to show."));
-    show("warmup", warmup.built
-      ? el("p", { "data-testid": "warmup-status" }, `${warmup.body.length} warm-up jobs.`)
-      : notBuilt("warmup-status", "Warm-up",
-                 `GET ${API}/warmup-jobs answers ${warmup.error.status} ${warmup.error.code}: ` +
-                 `${warmup.error.message}.`));
+  // Tiering: the lifecycle transitions under way (copies to the new class being made).
+  function renderTiering(transitions) {
+    show("tiering-summary",
+      tile("Transitions under way", "tiering-objects", transitions.objects, count),
+      tile("Bytes moving", "tiering-bytes", transitions.bytes, bytes));
+    show("tiering", table([
+      ["To class", (c) => text(c.storage_class)],
+      ["Versions", (c) => value(`tiering-objects-${c.storage_class}`, c.objects, count)],
+      ["Bytes", (c) => value(`tiering-bytes-${c.storage_class}`, c.bytes, bytes)],
+    ], transitions.classes, "No transition is under way."));
+  }
+
+  function renderWarmup(jobs) {
+    show("warmup", table([
+      ["Job", (j) => text(j.id)],
+      ["Bucket", (j) => text(j.bucket)],
+      ["Prefix", (j) => text(j.prefix)],
+      ["Site", (j) => text(j.site)],
+      ["Backend", (j) => text(j.backend)],
+      ["State", (j) => badge(`warmup-state-${j.id}`, j.state)],
+      ["Objects done", (j) => value(`warmup-objects-done-${j.id}`, j.objects_done, count)],
+      ["of", (j) => value(`warmup-objects-total-${j.id}`, j.objects_total, count)],
+      ["Bytes done", (j) => value(`warmup-bytes-done-${j.id}`, j.bytes_done, bytes)],
+      ["of", (j) => value(`warmup-bytes-total-${j.id}`, j.bytes_total, bytes)],
+      ["Progress", (j) => progress(`warmup-progress-${j.id}`, j.progress)],
+      ["Expires", (j) => text(j.expires_at)],
+    ], jobs, "No warm-up job."));
   }
 
   function render(snapshot) {
@@ -309,7 +328,8 @@
     renderTopology(snapshot);
     renderReplication(snapshot.replication);
     renderUsage(snapshot.usage);
-    renderPlans(snapshot.warmup);
+    renderTiering(snapshot.transitions);
+    renderWarmup(snapshot.warmup);
     $("dashboard").hidden = false;
   }
 

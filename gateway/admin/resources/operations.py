@@ -8,14 +8,12 @@ from gateway.admin.spec import (
     Operations,
     array,
     boolean,
-    free_object,
     integer,
     nullable,
     number,
     obj,
     string,
 )
-from gateway.services.admin_errors import NotImplementedYet
 
 ops = Operations("operations")
 
@@ -72,7 +70,9 @@ VERSION = obj(
     etag=string(),
     placements=array(
         obj(["backend", "state", "size_bytes"], extra=True, backend=string(), state=string(),
-            size_bytes=integer(), verified_at=nullable(string()))
+            size_bytes=integer(), verified_at=nullable(string()),
+            # A temporary copy (a restore's or a warm-up job's) lapses then; else null.
+            expires_at=nullable(string()), warmup_job=nullable(integer()))
     ),
     queued=array(string()),
 )  # fmt: skip
@@ -243,14 +243,3 @@ async def reload_encryption_keys(call: AdminCall) -> object:
 )
 async def retire_encryption_key(call: AdminCall) -> object:
     return await call.management.keys.retire(call.param("name"))
-
-
-@ops.add(
-    "GET",
-    "/warmup-jobs",
-    "Dataset warm-up jobs (not built: issue #6)",
-    response=array(free_object()),
-    errors=(501,),
-)
-async def list_warmup_jobs(call: AdminCall) -> object:
-    raise NotImplementedYet("warm-up jobs are not built yet")
