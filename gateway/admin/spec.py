@@ -172,7 +172,6 @@ _ERROR_TEXT = {
     409: "The change conflicts with the current state.",
     422: "The document is well formed but cannot be applied (see the message).",
     415: "The body is not JSON.",
-    501: "Not built yet.",
     503: "A dependency is unavailable.",
 }
 
