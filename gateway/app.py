@@ -31,6 +31,7 @@ from gateway.services.keys import KeyRotation
 from gateway.services.listing import ListingService
 from gateway.services.multipart import MultipartService
 from gateway.services.objects import ObjectService
+from gateway.services.read_notes import ReadNotes
 from gateway.services.replicas import ReplicaWriter
 from gateway.services.restores import RestoreService
 from gateway.services.topology import REFRESH_S, TopologyService
@@ -72,6 +73,8 @@ GC = web.AppKey("gc", GcWorker)
 EGRESS_REPORT_S = 5.0
 # How often the nodes of a site re-split each capped link (workers/link_shares.py).
 LINK_SHARES_S = 1.0
+# How often reads in access-tiered buckets are written (services/read_notes.py).
+READ_NOTES_S = 1.0
 # How often each node looks for data keys or secrets wrapped under an old key.
 REWRAP_INTERVAL_S = 60.0
 # Any client reading a body must not be cut off by aiohttp's default 1 MiB cap; bodies
@@ -122,6 +125,7 @@ class Workers:
     topology: TopologyService
     replacement: ReplacementWorker
     lifecycle: LifecycleWorker
+    read_notes: ReadNotes
 
 
 KEY_RING_FILE = "key-ring.json"
@@ -176,6 +180,7 @@ def build_services(
 ) -> tuple[Services, Workers]:
     backends = wiring.registry
     objects_repo = ObjectRepo(pool, deletion_delay_s=config.gc.deletion_delay_s)
+    read_notes = ReadNotes(AccessTieringRepo(pool))
     deletions = DeletionRepo(pool)
     topology = TopologyService(
         TopologyRepo(pool),
@@ -192,7 +197,7 @@ def build_services(
     )
     restores = RestoreRepo(pool)
     objects = ObjectService(
-        objects_repo, backends, topology, writer, crypto, restores, AccessTieringRepo(pool),
+        objects_repo, backends, topology, writer, crypto, restores, read_notes,
         hedge_reads=config.replication.hedge_reads,
     )  # fmt: skip
     services = Services(
@@ -241,7 +246,8 @@ def build_services(
         replication,
         topology,
         replacement,
-        _lifecycle(pool, services, objects_repo, topology, config),
+        _lifecycle(pool, services, objects_repo, topology, config, read_notes),
+        read_notes,
     )
 
 
@@ -251,6 +257,7 @@ def _lifecycle(
     objects_repo: ObjectRepo,
     topology: TopologyService,
     config: GatewayConfig,
+    read_notes: ReadNotes,
 ) -> LifecycleWorker:
     repo = LifecycleRepo(pool)
     transitions = Transitions(
@@ -266,6 +273,7 @@ def _lifecycle(
         RestoreRepo(pool),
         WarmupRepo(pool),
         AccessTieringRepo(pool),
+        read_notes,
         deletion_delay_s=config.gc.deletion_delay_s,
         scan_interval_s=config.lifecycle.scan_interval_s,
     )
@@ -320,6 +328,7 @@ def _start_workers(runtime: Runtime) -> list[asyncio.Task[None]]:
         control.run("rewrap", REWRAP_INTERVAL_S, runtime.keys.scheduled_pass, sleep_first=True)
     )
     loops.append(control.run("link-shares", LINK_SHARES_S, runtime.shares.report))
+    loops.append(control.run("read-notes", READ_NOTES_S, workers.read_notes.flush))
     reporter = EgressReporter(EgressRepo(runtime.pool), runtime.linked)
     loops.append(control.run("egress", EGRESS_REPORT_S, reporter.flush, sleep_first=True))
     if config.replication.probe_interval_s > 0:
@@ -359,6 +368,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         await _cancel(tasks)
         with contextlib.suppress(Exception):  # the others stop counting it in 3 s anyway
             await shares.leave()
+        with contextlib.suppress(Exception):  # reads are hints: one second's may be lost
+            await workers.read_notes.flush()
     finally:
         await wiring.close()
         await pool.close()

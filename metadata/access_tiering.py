@@ -34,19 +34,19 @@ class AccessTieringRepo:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    async def read(self, bucket_id: int, version_pk: int, recall: bool) -> None:
-        """Note a read of the version (to the hour); with ``recall``, start its move back
-        to STANDARD unless it is moving already."""
+    async def note_reads(self, bucket_id: int, read: list[int], recalled: list[int]) -> None:
+        """Note reads of versions of one bucket (to the hour); start the move back to
+        STANDARD of the ``recalled`` ones unless they are moving already."""
         await self._pool.execute(
             "WITH touched AS (UPDATE object_versions SET last_read_at = now()"
-            " WHERE bucket_id = $1 AND id = $2"
+            " WHERE bucket_id = $1 AND id = ANY ($2::bigint[])"
             " AND (last_read_at IS NULL OR last_read_at < now() - interval '1 hour'))"
             " INSERT INTO lifecycle_transitions (bucket_id, version_pk, storage_class)"
-            f" SELECT $1, $2, '{LADDER[0]}' WHERE $3"
+            f" SELECT $1, pk, '{LADDER[0]}' FROM unnest($3::bigint[]) AS pk"
             " ON CONFLICT (version_pk, bucket_id) DO NOTHING",
             bucket_id,
-            version_pk,
-            recall,
+            read,
+            recalled,
         )
 
     async def due(self, now: datetime, limit: int) -> list[tuple[int, int, str]]:

@@ -43,11 +43,12 @@ from gateway.placement.tiers import is_archive
 from gateway.services.access_policy import object_acl_grants
 from gateway.services.context import ByteRange, Conditions, RequestContext
 from gateway.services.encryption import EncryptionService, SseRequest
+from gateway.services.read_notes import ReadNotes
 from gateway.services.reader import SealedVersion, as_bytes, open_encrypted_range, open_range
 from gateway.services.replicas import ReplicaWriter, WriteOutcome
 from gateway.services.streams import ExpectedDigests, VerifyingStream
 from gateway.services.topology import TopologyService
-from metadata.access_tiering import LADDER, AccessTieringRepo
+from metadata.access_tiering import LADDER
 from metadata.models import BucketRow, CompletedVersion, NewVersion, VersionRow
 from metadata.objects import ObjectRepo, VersionNotPending, WriteConditionFailed
 from metadata.restores import RestoreRepo, RestoreStatus
@@ -232,11 +233,11 @@ class ObjectService:
         writer: ReplicaWriter,
         crypto: EncryptionService,
         restores: RestoreRepo,
-        access: AccessTieringRepo,
+        read_notes: ReadNotes,
         *,
         hedge_reads: bool = False,
     ) -> None:
-        self._access = access
+        self._read_notes = read_notes
         self._hedge_reads = hedge_reads
         self._restores = restores
         self._crypto = crypto
@@ -397,7 +398,7 @@ class ObjectService:
         if with_body:
             if bucket.access_tiering is not None:
                 recall = version.storage_class in LADDER[1:]
-                await self._access.read(version.bucket_id, version.pk, recall)
+                self._read_notes.note(version.bucket_id, version.pk, recall)
             first, last = span if span else (0, version.size_bytes - 1)
             body = await self._open(version, cipher, first, last)
         return GetObjectResult(version, span, body, restore)

@@ -28,6 +28,7 @@ from gateway.lifecycle.actions import Due, Kind, actions_for_key, upload_due
 from gateway.lifecycle.rules import Rule, parse
 from gateway.services.multipart import MultipartService
 from gateway.services.objects import ObjectService
+from gateway.services.read_notes import ReadNotes
 from gateway.workers.transitions import Transitions
 from metadata.access_tiering import AccessTieringRepo
 from metadata.buckets import BucketRepo
@@ -87,6 +88,7 @@ class LifecycleWorker:
         restores: RestoreRepo,
         warmups: WarmupRepo,
         access: AccessTieringRepo,
+        read_notes: ReadNotes,
         *,
         deletion_delay_s: float,
         scan_interval_s: float,
@@ -97,6 +99,7 @@ class LifecycleWorker:
         self._restores = restores
         self._warmups = warmups
         self._access = access
+        self._read_notes = read_notes
         self._delay_s = deletion_delay_s
         self._pool = pool
         self._repo = repo
@@ -112,6 +115,8 @@ class LifecycleWorker:
         """One pass at ``now`` (the clock's time by default); None when another node holds
         the pass and ``wait`` is not set. Without ``scan`` it only checks the transitions
         under way and the restored copies, not every version."""
+        # Reads noted on this node count in this pass (they reach the database in batches).
+        await self._read_notes.flush()
         async with self._pool.acquire() as con:
             if not await self._repo.lock(con, wait):
                 return None
