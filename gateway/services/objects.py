@@ -610,7 +610,10 @@ class ObjectService:
     async def _stored_bytes(self, version: VersionRow, length: int) -> AsyncIterator[bytes]:
         """A single-part version's bytes as stored, opened once the writer pulls (so a
         source that cannot be read fails the write, which then cleans up)."""
-        async for chunk in await open_range(self._backends, version, 0, length - 1):
+        # The stored bytes are ciphertext: the plaintext's size and checksum do not describe
+        # them (the caller verifies them against the stored checksum as they pass).
+        stored = replace(version, size_bytes=length, part_sizes=None, checksum_algorithm=None)
+        async for chunk in await open_range(self._backends, stored, 0, length - 1):
             yield chunk
 
     async def set_acl(
