@@ -28,6 +28,11 @@ class TokenBucket:
     def rate(self) -> float:
         return self._rate
 
+    @property
+    def slice_bytes(self) -> int:
+        """The most bytes to let through at once: a fiftieth of a second's worth."""
+        return max(16 * 1024, int(self._rate / 50))
+
     def set_rate(self, rate: float) -> None:
         self._refill()
         self._rate = rate

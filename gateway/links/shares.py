@@ -4,8 +4,8 @@ Every node reports the average number of requests it had on the link (using or w
 for it) and reads the others'. Its share is its demand over the total, each demand plus a
 small floor, so an idle node keeps a trickle to start with and every node computes shares
 that add up to one from the same readings. A node gives share up at once and takes more
-one reading later, when the others have given it up: so the shares add up to at most one
-while demand moves, too."""
+one reading later, when the others have seen its demand and given theirs up: so the
+shares add up to at most one while demand moves, too."""
 
 from __future__ import annotations
 
@@ -23,10 +23,13 @@ def share_of(mine: float, others: Sequence[float]) -> float:
     return (mine + IDLE_DEMAND) / total
 
 
-def next_share(previous: float, target: float) -> float:
-    """Less is taken at once; more only at the next reading, once the others have seen
-    this node's demand and given theirs up (else both would hold the link for a second)."""
-    return min(previous, target)
+def held_share(demand: float, reported: float, others: Sequence[float]) -> float:
+    """The share to hold now: less is taken at once; more only once the others have seen
+    the demand that asks for it. ``reported`` is the demand this node reported last time,
+    which is what the others have split the link with since; were this node to take its
+    new demand's share at once, it and the others would both hold that part until their
+    next reading."""
+    return min(share_of(demand, others), share_of(reported, others))
 
 
 def bandwidth_share(cap: int, share: float) -> float:

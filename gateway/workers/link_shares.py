@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 from gateway.links.link import Link
 from gateway.links.routing import LinkedBackend
-from gateway.links.shares import next_share, share_of
+from gateway.links.shares import held_share
 from metadata.link_shares import LinkShareRepo
 
 # Rows of departed nodes are cleared every this many reports.
@@ -24,8 +24,8 @@ class LinkShares:
         self._linked = linked
         self.node = node
         self._reports = 0
-        # Each link's share as of the last reading, taken in full at the next one.
-        self._targets: dict[str, float] = {}
+        # The demand this node last reported per link: what the others split it by since.
+        self._reported: dict[str, float] = {}
 
     def _capped(self) -> dict[str, Link]:
         return {
@@ -42,9 +42,9 @@ class LinkShares:
         demand = {name: link.demand.take() for name, link in links.items()}
         others = await self._repo.report(self.node, demand)
         for name, link in links.items():
-            target = share_of(demand[name], others.get(name, []))
-            link.set_share(next_share(self._targets.get(name, link.share), target))
-            self._targets[name] = target
+            reported = self._reported.get(name, 0.0)
+            link.set_share(held_share(demand[name], reported, others.get(name, [])))
+            self._reported[name] = demand[name]
         self._reports += 1
         if self._reports % FORGET_EVERY == 0:
             await self._repo.forget_gone()

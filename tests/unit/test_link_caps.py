@@ -8,7 +8,7 @@ import itertools
 import pytest
 
 from gateway.links.ratelimit import DemandGauge, Slots
-from gateway.links.shares import IDLE_DEMAND, concurrency_share, next_share, share_of
+from gateway.links.shares import IDLE_DEMAND, concurrency_share, held_share, share_of
 
 
 @pytest.mark.parametrize(
@@ -91,15 +91,18 @@ async def test_demand_counts_a_request_that_just_arrived_in_full() -> None:
 
 
 def test_shares_stay_within_the_link_while_demand_moves() -> None:
-    """Node B gets busy: B reports first and A a moment later. Taking more only at the next
-    reading keeps the sum of what both hold at or under one at every step."""
-    a_target, b_target = share_of(1.0, [0.0]), share_of(0.0, [1.0])
-    a_held, b_held = a_target, b_target
-    b_new = share_of(1.0, [1.0])  # B's reading: both busy
-    b_held, b_target = next_share(b_target, b_new), b_new
-    assert a_held + b_held <= 1.0 + 1e-9
-    a_new = share_of(1.0, [1.0])  # A's reading sees B's demand: it gives share up at once
-    a_held, a_target = next_share(a_target, a_new), a_new
-    assert a_held + b_held <= 1.0 + 1e-9
-    b_held = next_share(b_target, share_of(1.0, [1.0]))  # B's next reading takes it
+    """A is busy (demand 4) and holds nearly all; B, idle so far, gets busy. B reports first
+    and A a moment later. At every step what both hold adds up to at most one."""
+    a_held = held_share(4.0, 4.0, [0.0])
+    b_held = held_share(0.0, 0.0, [4.0])
     assert a_held + b_held == pytest.approx(1.0)
+    b_held = held_share(4.0, 0.0, [4.0])  # B's reading: A has not seen B's demand yet
+    assert a_held + b_held <= 1.0 + 1e-9
+    a_held = held_share(4.0, 4.0, [4.0])  # A's reading sees it: A gives share up at once
+    assert a_held + b_held <= 1.0 + 1e-9
+    b_held = held_share(4.0, 4.0, [4.0])  # B's next reading takes its half
+    assert [a_held, b_held] == pytest.approx([0.5, 0.5])
+
+
+def test_a_node_alone_takes_the_whole_link_at_once() -> None:
+    assert held_share(3.0, 0.0, []) == 1.0
