@@ -26,12 +26,12 @@ import enum
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Self
 
 import aiohttp
 from aiohttp import web
 from yarl import URL
+
+from tests.loopthread import LoopThread
 
 LOOPBACK = "127.0.0.1"
 EMPTY_MD5 = "d41d8cd98f00b204e9800998ecf8427e"
@@ -97,58 +97,19 @@ class _State:
     seen: list[_Seen] = field(default_factory=list)
 
 
-class FaultProxy:
+class FaultProxy(LoopThread):
     """``http://127.0.0.1:<free port>`` forwarding to ``upstream_url`` (an S3 endpoint)."""
 
     def __init__(self, upstream_url: str, hang_s: float = DEFAULT_HANG_S) -> None:
+        super().__init__()
         self.upstream = URL(upstream_url)
         self.hang_s = hang_s
         self._state = _State()
         self._released = asyncio.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
-        self._port: int | None = None
-        self._start_error: BaseException | None = None
 
     # -- lifetime ---------------------------------------------------------------------------
-
-    def start(self) -> None:
-        if self._thread is not None:
-            raise RuntimeError("FaultProxy.start() called twice")
-        ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(ready,), daemon=True)
-        self._thread.start()
-        ready.wait()
-        if self._start_error is not None:
-            self._thread.join()
-            raise self._start_error
-
-    def stop(self) -> None:
-        """Release hung requests, close the listener and join the thread. Idempotent."""
-        if self._loop is not None and self._loop.is_running():
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread is not None:
-            self._thread.join()
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._port is None:
-            raise RuntimeError("FaultProxy is not started")
-        return self._port
 
     @property
     def url(self) -> str:

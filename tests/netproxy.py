@@ -22,8 +22,9 @@ import struct
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Literal, Self
+from typing import Literal
+
+from tests.loopthread import LoopThread
 
 LOOPBACK = "127.0.0.1"
 READ_CHUNK_BYTES = 64 * 1024
@@ -166,7 +167,7 @@ class _Connection:
             raise _LinkReset
 
 
-class LinkProxy:
+class LinkProxy(LoopThread):
     """A TCP proxy on ``127.0.0.1:<free port>`` that forwards to ``upstream_host:port``.
 
     Controls (thread-safe, effective on open connections before they return):
@@ -187,6 +188,7 @@ class LinkProxy:
     """
 
     def __init__(self, upstream_host: str, upstream_port: int) -> None:
+        super().__init__()
         self.upstream_host = upstream_host
         self.upstream_port = upstream_port
         self.bytes_up = 0
@@ -199,50 +201,12 @@ class LinkProxy:
         self._changed = asyncio.Event()
         self._open: set[_Connection] = set()
         self._handlers: set[asyncio.Task[object]] = set()
-        self._port: int | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
         self._server: asyncio.Server | None = None
-        self._start_error: BaseException | None = None
 
     # -- lifetime ---------------------------------------------------------------------------
 
-    def start(self) -> None:
-        if self._thread is not None:
-            raise RuntimeError("LinkProxy.start() called twice")
-        ready = threading.Event()
-        name = f"link-proxy-{self.upstream_host}:{self.upstream_port}"
-        self._thread = threading.Thread(target=self._run, args=(ready,), name=name, daemon=True)
-        self._thread.start()
-        ready.wait()
-        if self._start_error is not None:
-            self._thread.join()
-            raise self._start_error
-
-    def stop(self) -> None:
-        """Reset every connection, close the listener and join the thread. Idempotent."""
-        if self._loop is not None and self._loop.is_running():
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread is not None:
-            self._thread.join()
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._port is None:
-            raise RuntimeError("LinkProxy is not started")
-        return self._port
+    def _thread_name(self) -> str:
+        return f"link-proxy-{self.upstream_host}:{self.upstream_port}"
 
     @property
     def address(self) -> str:
