@@ -9,7 +9,7 @@ import asyncpg
 
 from metadata import replication
 from metadata.buckets import EFFECTIVE_POLICY
-from metadata.db import Conn
+from metadata.db import Conn, hold_session_state
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +190,7 @@ class LedgerRepo:
         return [(r[0], r[1], r[2]) for r in rows]
 
     async def try_lock(self, con: Conn, worker: str) -> bool:
+        hold_session_state(con)
         locked: bool = await con.fetchval(
             "SELECT pg_try_advisory_lock(hashtext('worker:' || $1))", worker
         )

@@ -15,7 +15,7 @@ import asyncpg
 
 from metadata import replication
 from metadata.buckets import EFFECTIVE_POLICY
-from metadata.db import Conn
+from metadata.db import Conn, hold_session_state
 
 WORKER_LOCK = "worker:lifecycle"
 _TRANSITION_COLUMNS = (
@@ -79,6 +79,7 @@ class LifecycleRepo:
     @staticmethod
     async def lock(con: Conn, wait: bool) -> bool:
         """Take the lifecycle pass's session lock on ``con``: one node runs a pass at a time."""
+        hold_session_state(con)
         if wait:
             await con.execute("SELECT pg_advisory_lock(hashtext($1))", WORKER_LOCK)
             return True
