@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from metadata import replication, usage
+from metadata import usage
 from metadata.db import Conn
 from metadata.models import CompletedVersion, NewVersion, PlacementRow, VersionRow
 
@@ -63,15 +63,6 @@ class WriteConditionFailed(Exception):
         super().__init__("no current object" if missing else "ETag does not match")
 
 
-def _check_if_match(if_match: str, latest: asyncpg.Record | None) -> None:
-    # Checked under the key's lock, so no other writer can slip in between.
-    if latest is None or latest["is_delete_marker"]:
-        raise WriteConditionFailed(missing=True)
-    wanted = {tag.strip().strip('"') for tag in if_match.split(",")}
-    if "*" not in wanted and latest["etag"] not in wanted:
-        raise WriteConditionFailed(missing=False)
-
-
 class VersionNotPending(Exception):
     """The pending version was reaped by gc (or failed) before its writer committed."""
 
@@ -82,46 +73,9 @@ async def _lock_key(con: Conn, bucket_id: int, key: str) -> None:
 
 
 async def _retire_version(con: Conn, bucket_id: int, pk: int, delay_s: float) -> None:
-    """Mark a version deleted and queue its bytes for deletion after ``delay_s``."""
-    before = await con.fetchrow(
-        "SELECT size_bytes, is_delete_marker, state FROM object_versions"
-        " WHERE bucket_id = $1 AND id = $2",
-        bucket_id,
-        pk,
-    )
-    await con.execute(
-        "UPDATE object_versions SET state = 'deleted', is_latest = false,"
-        " updated_at = now() WHERE bucket_id = $1 AND id = $2",
-        bucket_id,
-        pk,
-    )
-    if before and before["state"] == "complete" and not before["is_delete_marker"]:
-        await usage.adjust(con, bucket_id, -before["size_bytes"], -1)
-    await con.execute(
-        "INSERT INTO backend_deletions (bucket_id, backend, backend_key, not_before)"
-        " SELECT bucket_id, backend, unnest(coalesce(segment_keys, ARRAY[backend_key])),"
-        " now() + make_interval(secs => $3) FROM placements"
-        " WHERE bucket_id = $1 AND version_pk = $2",
-        bucket_id,
-        pk,
-        delay_s,
-    )
-    # Replicas still queued may have left partial bytes (a failed write or copy).
-    await con.execute(
-        "WITH queued AS (DELETE FROM replication_queue WHERE bucket_id = $1"
-        " AND version_pk = $2 RETURNING target_backend)"
-        " INSERT INTO backend_deletions (bucket_id, backend, backend_key, not_before)"
-        " SELECT DISTINCT $1::bigint, q.target_backend, unnest(coalesce(p.segment_keys,"
-        " ARRAY[p.backend_key])), now() + make_interval(secs => $3)"
-        " FROM queued q, (SELECT segment_keys, backend_key FROM placements"
-        " WHERE bucket_id = $1 AND version_pk = $2 LIMIT 1) p",
-        bucket_id,
-        pk,
-        delay_s,
-    )
-    await con.execute(
-        "DELETE FROM placements WHERE bucket_id = $1 AND version_pk = $2", bucket_id, pk
-    )
+    """Mark a version deleted and queue its bytes for deletion after ``delay_s``
+    (migrations/0015: one round trip)."""
+    await con.execute("SELECT retire_version($1, $2, $3)", bucket_id, pk, delay_s)
 
 
 async def _release_pending(con: Conn, bucket_id: int, pk: int, state: str) -> None:
@@ -154,33 +108,28 @@ async def _promote_newest(con: Conn, bucket_id: int, key: str) -> None:
     )
 
 
-async def insert_pending(con: Conn, new: NewVersion, reserve_bytes: int = 0) -> int:
-    """Insert the pending version, reserving ``reserve_bytes`` and one object against the
-    quotas (QuotaExceededError otherwise, and the transaction must roll back)."""
-    await usage.reserve(con, new.bucket_id, reserve_bytes, 1)
-    pk: int = await con.fetchval(
-        "INSERT INTO object_versions (bucket_id, key, version_id, is_null_version,"
-        " state, content_type, headers, user_metadata, tags, storage_class, reserved_bytes, acl,"
-        " encryption) VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, $10, $11, $12)"
-        " RETURNING id",
-        new.bucket_id,
-        new.key,
-        new.version_id,
-        new.is_null_version,
-        new.content_type,
-        new.headers,
-        new.user_metadata,
-        new.tags,
-        new.storage_class,
-        reserve_bytes,
-        new.acl,
-        new.encryption,
-    )
-    await con.executemany(
-        "INSERT INTO placements (bucket_id, version_pk, backend, backend_key, state)"
-        " VALUES ($1, $2, $3, $4, 'pending')",
-        [(new.bucket_id, pk, backend, new.backend_key) for backend in new.backends],
-    )
+async def insert_pending(con: Conn | asyncpg.Pool, new: NewVersion, reserve_bytes: int = 0) -> int:
+    """Insert the pending version and its pending placements, reserving ``reserve_bytes``
+    and one object against the quotas (QuotaExceededError otherwise, and nothing is
+    written, or the caller's transaction must roll back). migrations/0015."""
+    async with usage.quota_errors():
+        pk: int = await con.fetchval(
+            "SELECT begin_version($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            new.bucket_id,
+            new.key,
+            new.version_id,
+            new.is_null_version,
+            new.content_type,
+            new.headers,
+            new.user_metadata,
+            new.tags,
+            new.storage_class,
+            reserve_bytes,
+            new.acl,
+            new.encryption,
+            list(new.backends),
+            new.backend_key,
+        )
     return pk
 
 
@@ -198,8 +147,15 @@ async def _retire_null_version(
         await _retire_version(con, bucket_id, old, delay_s)
 
 
+# migrations/0015_commit_functions.sql: the whole commit in one round trip.
+_COMMIT = (
+    "SELECT * FROM commit_version($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
+    " $14, $15, $16, $17, $18)"
+)
+
+
 async def commit_pending(
-    con: Conn,
+    con: Conn | asyncpg.Pool,
     bucket_id: int,
     pk: int,
     done: CompletedVersion,
@@ -209,46 +165,19 @@ async def commit_pending(
     count_bytes: bool = True,
     if_match: str | None = None,
 ) -> VersionRow | None:
-    """Make a pending version the latest inside the caller's transaction.
+    """Make a pending version the latest, inside the caller's transaction or (given the
+    pool) in a statement of its own.
 
-    Returns ``None`` (changing nothing) when ``if_none_match_star`` is set and a current
-    object exists. Raises :class:`VersionNotPending` if gc reaped the version first.
+    Pending placements become ok where the write succeeded; the others are dropped (their
+    partial bytes queued for deletion) and left to the replication queue. Returns ``None``
+    (changing nothing) when ``if_none_match_star`` is set and a current object exists.
+    Raises :class:`VersionNotPending` if gc reaped the version first, and
+    :class:`WriteConditionFailed` when ``if_match`` does not hold.
     """
+    wanted = None if if_match is None else [t.strip().strip('"') for t in if_match.split(",")]
     row = await con.fetchrow(
-        "SELECT key, is_null_version, reserved_bytes FROM object_versions"
-        " WHERE bucket_id = $1 AND id = $2 AND state = 'pending' FOR UPDATE",
+        _COMMIT,
         bucket_id,
-        pk,
-    )
-    if row is None:
-        raise VersionNotPending(pk)
-    key = row["key"]
-    await _lock_key(con, bucket_id, key)
-    latest = await con.fetchrow(
-        "SELECT id, is_delete_marker, etag FROM object_versions"
-        " WHERE bucket_id = $1 AND key = $2 AND is_latest",
-        bucket_id,
-        key,
-    )
-    if if_none_match_star and latest and not latest["is_delete_marker"]:
-        return None
-    if if_match is not None:
-        _check_if_match(if_match, latest)
-    if latest:
-        await con.execute(
-            "UPDATE object_versions SET is_latest = false WHERE bucket_id = $1 AND id = $2",
-            bucket_id,
-            latest["id"],
-        )
-    if row["is_null_version"]:
-        await _retire_null_version(con, bucket_id, key, pk, delay_s)
-    record = await con.fetchrow(
-        "UPDATE object_versions SET state = 'complete', is_latest = true,"
-        " size_bytes = $2, etag = $3, checksum_algorithm = $4, checksum_type = $5,"
-        " checksum_value = $6, part_sizes = $7, part_checksums = $8,"
-        " seq = nextval('object_versions_seq'), created_at = now(), updated_at = now(),"
-        " reserved_bytes = 0, encryption = coalesce($9, encryption)"
-        f" WHERE id = $1 AND bucket_id = $10 RETURNING {_VERSION_COLUMNS}",
         pk,
         done.size_bytes,
         done.etag,
@@ -258,58 +187,26 @@ async def commit_pending(
         done.part_sizes,
         done.part_checksums,
         done.encryption,
-        bucket_id,
-    )
-    await _settle_placements(con, bucket_id, pk, done)
-    # Multipart parts were counted as they arrived: completing moves no bytes.
-    added = done.size_bytes if count_bytes else 0
-    await usage.adjust(con, bucket_id, added, 1, -row["reserved_bytes"], -1)
-    return version_from_record(record)
-
-
-async def _settle_placements(con: Conn, bucket_id: int, pk: int, done: CompletedVersion) -> None:
-    """Pending placements become ok where the write succeeded; the others are dropped
-    (their partial bytes queued for deletion) and left to the replication queue."""
-    stored = list(done.stored_on) if done.stored_on is not None else None
-    await con.execute(
-        "UPDATE placements SET state = 'ok', size_bytes = $2, segment_keys = $3,"
-        " verified_at = now() WHERE version_pk = $1 AND bucket_id = $5 AND state = 'pending'"
-        " AND ($4::text[] IS NULL OR backend = ANY($4::text[]))",
-        pk,
-        done.size_bytes if done.stored_bytes is None else done.stored_bytes,
+        done.stored_bytes,
         done.segment_keys,
-        stored,
-        bucket_id,
+        None if done.stored_on is None else list(done.stored_on),
+        list(done.replicate_to),
+        if_none_match_star,
+        wanted,
+        delay_s,
+        count_bytes,
     )
-    # A failed target the replication queue will fill keeps its partial bytes: the copy
-    # overwrites them under the same key, and a deletion queued now could land after the
-    # copy. If the version goes first, _retire_version queues them.
-    replicate_to = list(done.replicate_to)
-    await con.execute(
-        "INSERT INTO backend_deletions (bucket_id, backend, backend_key)"
-        " SELECT bucket_id, backend, unnest(coalesce($2::text[], ARRAY[backend_key]))"
-        " FROM placements WHERE version_pk = $1 AND bucket_id = $4 AND state = 'pending'"
-        " AND NOT (backend = ANY($3::text[]))",
-        pk,
-        done.segment_keys,
-        replicate_to,
-        bucket_id,
-    )
-    if done.segment_keys:
-        # Intents of part writes that failed on a target the queue will fill (multipart).
-        await con.execute(
-            "DELETE FROM backend_deletions WHERE bucket_id = $1 AND backend = ANY($2::text[])"
-            " AND backend_key = ANY($3::text[])",
-            bucket_id,
-            replicate_to,
-            done.segment_keys,
-        )
-    await con.execute(
-        "DELETE FROM placements WHERE bucket_id = $1 AND version_pk = $2 AND state = 'pending'",
-        bucket_id,
-        pk,
-    )
-    await replication.enqueue(con, bucket_id, pk, replicate_to)
+    assert row is not None, "commit_version always returns a row"
+    status: str = row["status"]
+    if status == "not_pending":
+        raise VersionNotPending(pk)
+    if status == "exists":
+        return None
+    if status != "committed":
+        raise WriteConditionFailed(missing=status == "missing")
+    values = dict(row)
+    del values["status"]
+    return version_from_record(values)
 
 
 class ObjectRepo:
@@ -329,8 +226,8 @@ class ObjectRepo:
     async def begin_write(self, new: NewVersion, reserve_bytes: int = 0) -> int:
         """Record a pending version and its pending placements before any byte moves,
         reserving its declared size against the quotas."""
-        async with self._pool.acquire() as con, con.transaction():
-            return await insert_pending(con, new, reserve_bytes)
+        # One statement outside a transaction block: it commits inside the server.
+        return await insert_pending(self._pool, new, reserve_bytes)
 
     async def commit_write(
         self,
@@ -341,17 +238,18 @@ class ObjectRepo:
         if_none_match_star: bool = False,
         if_match: str | None = None,
     ) -> VersionRow | None:
-        """Make a pending version the latest, in one short transaction."""
-        async with self._pool.acquire() as con, con.transaction():
-            return await commit_pending(
-                con,
-                bucket_id,
-                pk,
-                done,
-                if_none_match_star=if_none_match_star,
-                delay_s=self._delay_s,
-                if_match=if_match,
-            )
+        """Make a pending version the latest, in one statement outside a transaction
+        block: it commits inside the server, so the bucket's counter row, which every
+        writer of the bucket locks, is not held across a round trip."""
+        return await commit_pending(
+            self._pool,
+            bucket_id,
+            pk,
+            done,
+            if_none_match_star=if_none_match_star,
+            delay_s=self._delay_s,
+            if_match=if_match,
+        )
 
     async def fail_write(self, bucket_id: int, pk: int) -> list[tuple[str, str]]:
         """Mark a pending version failed; return its (backend, key) pairs for cleanup."""

@@ -12,6 +12,9 @@ sums under it (``_tenant_usage``), so the lock order is always bucket row, then 
 
 from __future__ import annotations
 
+import contextlib
+import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import asyncpg
@@ -51,77 +54,39 @@ class QuotaExceededError(Exception):
         )
 
 
-_BUMP = """
-INSERT INTO bucket_usage AS u (bucket_id, bytes, objects, reserved_bytes, reserved_objects)
-VALUES ($1, $2, $3, $4, $5)
-ON CONFLICT (bucket_id) DO UPDATE SET bytes = u.bytes + EXCLUDED.bytes,
-    objects = u.objects + EXCLUDED.objects,
-    reserved_bytes = u.reserved_bytes + EXCLUDED.reserved_bytes,
-    reserved_objects = u.reserved_objects + EXCLUDED.reserved_objects
-RETURNING bytes, objects, reserved_bytes, reserved_objects
-"""
-
-# The bucket's counters after the bump, beside each hard quota that applies to the write
-# (the bucket's, then its tenant's): one round trip on the bucket's shard.
-_RESERVE = f"""
-WITH counted AS ({_BUMP})
-SELECT q.scope, q.scope_id, q.max_bytes, q.max_objects, q.hard,
-       c.bytes, c.objects, c.reserved_bytes, c.reserved_objects
-FROM counted c, buckets b, quotas q
-WHERE b.id = $1 AND q.hard
-  AND (q.scope, q.scope_id) IN (('bucket', b.id::text), ('tenant', b.tenant))
-ORDER BY q.scope
-"""
-
-
-async def _tenant_usage(con: Conn, tenant: str) -> asyncpg.Record:
-    """The sum of the tenant's buckets' counters, read under the tenant's quota lock.
-
-    The lock serialises the reservations against one tenant's hard quota (each commits
-    before the next one sums), which keeps the quota exact although the counters it sums
-    live in different rows (on Citus, different shards). Only writes under a tenant with a
-    hard quota take it; everything else touches the bucket's row alone.
-    """
-    await con.execute("SELECT pg_advisory_xact_lock(hashtextextended('quota:' || $1, 0))", tenant)
-    row: asyncpg.Record | None = await con.fetchrow(
-        "SELECT coalesce(sum(u.bytes), 0)::bigint AS bytes,"
-        " coalesce(sum(u.objects), 0)::bigint AS objects,"
-        " coalesce(sum(u.reserved_bytes), 0)::bigint AS reserved_bytes,"
-        " coalesce(sum(u.reserved_objects), 0)::bigint AS reserved_objects"
-        " FROM bucket_usage u WHERE u.bucket_id IN (SELECT id FROM buckets WHERE tenant = $1)",
-        tenant,
-    )
-    assert row is not None, "an aggregate always yields a row"
-    return row
-
-
 async def reserve(con: Conn, bucket_id: int, n_bytes: int, n_objects: int) -> None:
-    """Reserve room for a write, or raise QuotaExceededError (the caller's transaction then
-    rolls back, releasing the reservation with it)."""
-    rows = await con.fetch(_RESERVE, bucket_id, 0, 0, n_bytes, n_objects)
-    for row in rows:
-        quota = Quota(row["scope"], row["scope_id"], row["max_bytes"], row["max_objects"], True)
-        used = row if quota.scope == "bucket" else await _tenant_usage(con, quota.scope_id)
-        _check(quota, "bytes", quota.max_bytes, used["bytes"], used["reserved_bytes"], n_bytes)
-        _check(
-            quota,
-            "objects",
-            quota.max_objects,
-            used["objects"],
-            used["reserved_objects"],
-            n_objects,
+    """Reserve room for a write against the bucket's and its tenant's hard quotas, or raise
+    QuotaExceededError (the statement, or the caller's transaction, then rolls back,
+    releasing the reservation with it). migrations/0015_commit_functions.sql."""
+    async with quota_errors():
+        await con.execute("SELECT reserve_usage($1, $2, $3)", bucket_id, n_bytes, n_objects)
+
+
+_QUOTA_EXCEEDED = "skybridge: quota exceeded"
+
+
+@contextlib.asynccontextmanager
+async def quota_errors() -> AsyncIterator[None]:
+    """Turn check_quota's error (a statement that reserved room, in SQL) into
+    QuotaExceededError; every other error passes."""
+    try:
+        yield
+    except asyncpg.RaiseError as error:
+        if error.message != _QUOTA_EXCEEDED or error.detail is None:
+            raise
+        facts = json.loads(error.detail)
+        limit = int(facts["limit"])
+        what = str(facts["what"])
+        quota = Quota(
+            str(facts["scope"]),
+            str(facts["scope_id"]),
+            limit if what == "bytes" else None,
+            limit if what == "objects" else None,
+            True,
         )
-
-
-def _check(
-    quota: Quota, what: str, limit: int | None, used: int, reserved: int, requested: int
-) -> None:
-    if limit is None:
-        return
-    # At or over the limit, nothing new is written, even a zero-byte object; below it,
-    # a write must fit beside everything else in flight.
-    if used + reserved > limit or (used >= limit and (requested or what == "bytes")):
-        raise QuotaExceededError(quota, what, limit, used + reserved - requested, requested)
+        raise QuotaExceededError(
+            quota, what, limit, int(facts["used"]), int(facts["requested"])
+        ) from None
 
 
 async def adjust(
@@ -134,7 +99,15 @@ async def adjust(
 ) -> None:
     if not (d_bytes or d_objects or d_reserved_bytes or d_reserved_objects):
         return
-    await con.execute(_BUMP, bucket_id, d_bytes, d_objects, d_reserved_bytes, d_reserved_objects)
+    # migrations/0015_commit_functions.sql
+    await con.execute(
+        "SELECT bump_usage($1, $2, $3, $4, $5)",
+        bucket_id,
+        d_bytes,
+        d_objects,
+        d_reserved_bytes,
+        d_reserved_objects,
+    )
 
 
 class UsageRepo:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,6 +37,19 @@ def value(samples: Samples, name: str, **labels: str) -> float:
 def access_lines(log_text: str) -> list[dict[str, Any]]:
     """The JSON lines of the access log among the other lines of a gateway's output."""
     return [json.loads(line) for line in log_text.splitlines() if line.startswith("{")]
+
+
+def access_lines_of(
+    log_path: Path, request_ids: set[str], timeout_s: float = 10.0
+) -> list[dict[str, Any]]:
+    """The access log's lines once every one of ``request_ids`` is in it: a line is
+    written after its response went out, so the client can be a moment ahead of it."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        lines = access_lines(log_path.read_text())
+        if request_ids <= {line["request_id"] for line in lines} or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.05)
 
 
 def request_id(response: dict[str, Any]) -> str:

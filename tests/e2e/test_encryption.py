@@ -4,6 +4,7 @@ to 4, for single-part objects and copies)."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import http.client
 import os
@@ -324,8 +325,10 @@ def _read_until_cut(url: str) -> bytes:
 def _replicas_of(root: Path, size: int) -> dict[str, Path]:
     found = {}
     for path in _stored_files(root):
-        if path.stat().st_size == size:
-            found[path.relative_to(root).parts[0]] = path
+        # gc may delete another test's file between the listing and the stat.
+        with contextlib.suppress(FileNotFoundError):
+            if path.stat().st_size == size:
+                found[path.relative_to(root).parts[0]] = path
     return found
 
 

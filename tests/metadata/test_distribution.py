@@ -51,7 +51,9 @@ MULTI_SHARD = {
     # gc's scans for dead and abandoned versions; each is then reaped on its shard.
     "metadata/objects.py": {"dead_versions", "placements_of_pending"},
     # Operator reads; and the tenant's hard quota, a sum over its buckets' counters.
-    "metadata/usage.py": {"_tenant_usage", "usage", "recompute"},
+    "metadata/usage.py": {"usage", "recompute"},
+    # The tenant's hard quota: a sum over its buckets' counters (migrations/0015).
+    "migrations (SQL functions)": {"reserve_usage"},
     # Queue claims (FOR UPDATE SKIP LOCKED: per shard on Citus); operator views and actions.
     "metadata/replication.py": {"claim", "pending_count", "stats", "failures", "retry_now",
                                 "purge"},
@@ -223,6 +225,38 @@ def test_the_routing_check_can_fail() -> None:
         "INSERT INTO bucket_usage AS u (bucket_id, bytes) VALUES ($1, $2)",
     ]
     assert [bool(_ROUTED.search(q)) for q in unrouted + routed] == [False] * 5 + [True] * 4
+
+
+# In a SQL function, the bucket is its first argument, p_bucket_id.
+_ROUTED_IN_FUNCTION = re.compile(
+    r"\bbucket_id\s*=\s*p_bucket_id\b"
+    r"|\bINSERT\s+INTO\s+[a-z_]+(?:\s+AS\s+[a-z_]+)?\s*\([^)]*\bbucket_id\b[^)]*\)\s*"
+    r"(?:VALUES|SELECT\s+(?:DISTINCT\s+)?p_bucket_id\b)",
+    re.IGNORECASE,
+)
+
+
+async def test_sql_functions_take_the_bucket_first_and_name_it_in_every_statement(
+    pool: asyncpg.Pool,
+) -> None:
+    """Citus delegates a function call to one shard by an argument (here the first,
+    ``p_bucket_id``); every statement inside must then stay on that shard."""
+    functions = await pool.fetch(
+        "SELECT p.proname, p.prosrc, p.proargnames FROM pg_proc p"
+        " JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public'"
+    )
+    assert {f["proname"] for f in functions} >= {"begin_version", "commit_version"}
+    unrouted, first_arguments = set(), set()
+    for function in functions:
+        for statement in function["prosrc"].split(";"):
+            touched = {t.lower() for t in _TABLE.findall(statement)} & DISTRIBUTED
+            if touched:
+                first_arguments.add((function["proargnames"] or [None])[0])
+            if touched and not _ROUTED_IN_FUNCTION.search(statement):
+                unrouted.add(function["proname"])
+                assert not _WRITE.search(statement), "a multi-shard statement only reads"
+    assert first_arguments == {"p_bucket_id"}
+    assert unrouted == MULTI_SHARD["migrations (SQL functions)"]
 
 
 def test_the_multi_shard_statements_are_written_down_in_the_scaling_doc() -> None:
