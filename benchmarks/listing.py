@@ -84,8 +84,8 @@ async def _copy(
     )
     await connection.copy_records_to_table(
         "placements",
-        columns=["version_pk", "backend", "backend_key", "state", "size_bytes"],
-        records=[(n, backend, f"b{bucket_id}/o/{n:032x}", "ok", 1024) for n, _ in batch],
+        columns=["bucket_id", "version_pk", "backend", "backend_key", "state", "size_bytes"],
+        records=[(bucket_id, n, backend, f"b{bucket_id}/o/{n:032x}", "ok", 1024) for n, _ in batch],
     )
 
 

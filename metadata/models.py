@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,9 +136,9 @@ class CompletedVersion:
     stored_bytes: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class ListedObject:
-    """The columns a listing shows; lean on purpose, a page holds a thousand of them."""
+class ListedObject(NamedTuple):
+    """The columns a listing shows; lean on purpose, a page holds a thousand of them (a
+    named tuple: built from a row at half the cost of a frozen dataclass)."""
 
     key: str
     size_bytes: int
@@ -149,8 +149,7 @@ class ListedObject:
     checksum_type: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class ListEntry:
+class ListEntry(NamedTuple):
     key: str
     is_prefix: bool
     version: ListedObject | None

@@ -27,8 +27,13 @@ Element = str | int | bool | None | Mapping[str, Any] | Sequence[Any]
 
 def iso_time(moment: datetime) -> str:
     # Whole seconds, as S3 does: a listing's LastModified must equal HEAD's Last-Modified.
-    # isoformat is implemented in C; strftime costs several times more per row.
-    return moment.astimezone(UTC).isoformat(timespec="seconds")[:19] + ".000Z"
+    # A page holds a thousand of these: asyncpg's datetimes are already in UTC, and %
+    # formatting costs a third less than isoformat and a fraction of strftime.
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    return "%04d-%02d-%02dT%02d:%02d:%02d.000Z" % (  # noqa: UP031 (f-strings are slower here)
+        moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second,
+    )  # fmt: skip
 
 
 def _text(value: str | int | bool) -> str:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
 from gateway.errors import InvalidBucketName, NotModified, PreconditionFailed
+from gateway.s3.xml import iso_time
 from gateway.services.buckets import check_bucket_name
 from gateway.services.context import ByteRange, Conditions
 from gateway.services.listing import decode_token, encode_token, lower_bound_after
@@ -136,3 +137,14 @@ def test_invalid_bucket_names(name: str) -> None:
 @pytest.mark.parametrize("name", ["abc", "my.bucket-1", "a" * 63, "0bucket9"])
 def test_valid_bucket_names(name: str) -> None:
     check_bucket_name(name)
+
+
+def test_iso_time_is_whole_seconds_in_utc_whatever_the_zone() -> None:
+    moment = datetime(2026, 1, 2, 3, 4, 5, 999_999, tzinfo=UTC)
+    assert iso_time(moment) == "2026-01-02T03:04:05.000Z"
+    east = moment.astimezone(timezone(timedelta(hours=2)))
+    assert east.hour == 5
+    assert iso_time(east) == "2026-01-02T03:04:05.000Z"
+    # Across midnight and the year's end in another zone.
+    west = datetime(2026, 1, 1, 0, 30, tzinfo=UTC).astimezone(timezone(timedelta(hours=-5)))
+    assert (west.year, iso_time(west)) == (2025, "2026-01-01T00:30:00.000Z")
