@@ -99,6 +99,13 @@ def tree_rss_bytes(pid: int) -> int:
     return int(_tree_sum(pid, lambda process: process.memory_info().rss))
 
 
+def tree_pss_bytes(pid: int) -> int:
+    """Proportional memory of a process and its descendants: a page shared by n of them
+    counts 1/n in each, so forked workers' shared pages count once in the sum (the sum of
+    their RSS counts them once per process)."""
+    return int(_tree_sum(pid, lambda process: process.memory_full_info().pss))
+
+
 def tree_cpu_s(pid: int) -> float:
     """CPU seconds (user and system) a process and its descendants have used so far."""
     return _tree_sum(pid, lambda process: sum(process.cpu_times()[:2]))

@@ -124,7 +124,7 @@ async def rss(field: Field, size: int) -> dict[str, object]:
         idle = tree_rss_bytes(contender.pid) / MIB
         async with LeanS3Client(contender.endpoint, contender.credentials) as client:
             began = time.perf_counter()
-            with RssSampler(contender.pid) as sampler:
+            with RssSampler(contender.pid, pss=True) as sampler:
                 await asyncio.gather(
                     *(
                         client.put(contender.bucket, f"rss/{i}", generated_body(size), size)
@@ -132,11 +132,18 @@ async def rss(field: Field, size: int) -> dict[str, object]:
                     )
                 )
             elapsed = time.perf_counter() - began
-        verdict = "OK" if sampler.peak_mib < RSS_TARGET_MIB else "MISSED"
+        rss_ok, pss_ok = (
+            peak < RSS_TARGET_MIB for peak in (sampler.peak_mib, sampler.peak_pss_mib)
+        )
+        # Forked workers share most of their pages with the supervisor: the sum of the
+        # tree's RSS counts those pages once per process, its PSS once in all.
         print(
             f"  {contender.name}: {RSS_UPLOADS} x {size // MIB} MiB PUT in {elapsed:.1f} s,"
-            f" peak RSS {sampler.peak_mib:.0f} MiB (idle {idle:.0f} MiB)"
-            f"  [target < {RSS_TARGET_MIB:.0f} MiB: {verdict}]"
+            f" peak RSS (tree sum) {sampler.peak_mib:.0f} MiB"
+            f" [{'OK' if rss_ok else 'MISSED'}], peak PSS {sampler.peak_pss_mib:.0f} MiB"
+            f" [{'OK' if pss_ok else 'MISSED'}] (idle RSS {idle:.0f} MiB;"
+            f" target < {RSS_TARGET_MIB:.0f} MiB)"
         )
-        out[contender.name] = {"idle_mib": idle, "peak_mib": sampler.peak_mib, "s": elapsed}
+        out[contender.name] = {"idle_mib": idle, "peak_mib": sampler.peak_mib,
+                               "peak_pss_mib": sampler.peak_pss_mib, "s": elapsed}  # fmt: skip
     return out

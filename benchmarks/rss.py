@@ -16,24 +16,36 @@ import time
 from collections.abc import Awaitable, Callable
 
 from benchmarks.client import MIB, LeanS3Client, generated_body
-from benchmarks.harness import BACKEND_KINDS, Stack, gateway_pid, gateway_stack, tree_rss_bytes
+from benchmarks.harness import (
+    BACKEND_KINDS,
+    Stack,
+    gateway_pid,
+    gateway_stack,
+    tree_pss_bytes,
+    tree_rss_bytes,
+)
 
 SAMPLE_INTERVAL_S = 0.05
 TARGET_PEAK_MIB = 200
 
 
 class RssSampler:
-    """Samples the tree RSS of ``pid`` in a thread, so a busy event loop cannot skew it."""
+    """Samples the tree RSS of ``pid`` in a thread, so a busy event loop cannot skew it;
+    with ``pss``, the tree's PSS too (each shared page once; see ``tree_pss_bytes``)."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, *, pss: bool = False) -> None:
         self._pid = pid
+        self._pss = pss
         self._stop = threading.Event()
         self.samples: list[int] = []
+        self.pss_samples: list[int] = []
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
             self.samples.append(tree_rss_bytes(self._pid))
+            if self._pss:
+                self.pss_samples.append(tree_pss_bytes(self._pid))
             self._stop.wait(SAMPLE_INTERVAL_S)
 
     def __enter__(self) -> RssSampler:
@@ -47,6 +59,10 @@ class RssSampler:
     @property
     def peak_mib(self) -> float:
         return max(self.samples) / MIB
+
+    @property
+    def peak_pss_mib(self) -> float:
+        return max(self.pss_samples) / MIB
 
 
 async def measure(
