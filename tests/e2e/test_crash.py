@@ -165,6 +165,50 @@ def test_kill_during_put_leaves_no_object_and_no_bytes(
     assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b"after the crash"
 
 
+# gc reaps a pending version after 1 s but sweeps a backend's unfinished writes (temp
+# files, multipart uploads) only after an hour: the slow write below runs to its end.
+SLOW_WRITE_GC = {**CRASH_GC, "part_grace_s": 3600}
+
+
+@pytest.fixture(params=["localfs", "moto"])
+def slow_write_setup(
+    request: pytest.FixtureRequest,
+    start_test_gateway: Callable[..., GatewayProcess],
+    tmp_path: Path,
+) -> tuple[GatewayProcess, BackendView]:
+    backend = backend_config(request.param, request, tmp_path)
+    return start_test_gateway(gateway_config(backend, gc=SLOW_WRITE_GC)), BackendView(backend)
+
+
+def test_a_put_that_outlives_its_pending_version_leaves_no_bytes(
+    slow_write_setup: tuple[GatewayProcess, BackendView],
+) -> None:
+    """A write slower than gc's pending timeout: gc reaps its version (and deletes bytes
+    that are not there yet) while the body still streams; the write then lands, its commit
+    finds the version gone, and the writer must delete what it stored."""
+    gateway, backend = slow_write_setup
+    s3 = client_for(gateway)
+    bucket, key = random_name(), "slow/object.bin"
+    s3.create_bucket(Bucket=bucket)
+    connection = start_slow_put(gateway, bucket, key)
+    try:
+        wait_for(backend.write_in_flight, "the upload to reach the backend", gateway.log_tail)
+        wait_for(lambda: pending_versions(gateway) == 0, "gc to reap the pending version")
+        wait_for(lambda: queued_deletions(gateway) == 0, "gc to drain backend_deletions")
+        chunk = os.urandom(MIB)
+        for _ in range((UPLOAD_BYTES - SENT_BEFORE_KILL_BYTES) // MIB):
+            connection.send(chunk)
+        response = connection.getresponse()
+        assert response.status == 503, response.read()
+        assert b"reclaimed" in response.read()
+    finally:
+        connection.close()
+    with pytest.raises(s3.exceptions.ClientError) as info:
+        s3.head_object(Bucket=bucket, Key=key)
+    assert info.value.response["Error"]["Code"] == "404"
+    wait_for(lambda: not backend.keys(), "no orphaned bytes on the backend", backend.keys)
+
+
 def _start_upload_with_two_parts(s3: Any, bucket: str, key: str) -> tuple[str, list[Any]]:
     upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
     parts = []
