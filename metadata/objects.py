@@ -79,23 +79,8 @@ async def _retire_version(con: Conn, bucket_id: int, pk: int, delay_s: float) ->
 
 
 async def _release_pending(con: Conn, bucket_id: int, pk: int, state: str) -> None:
-    """End a pending version in ``state``, releasing what it reserved."""
-    reserved = await con.fetchval(
-        "SELECT reserved_bytes FROM object_versions"
-        " WHERE bucket_id = $1 AND id = $2 AND state = 'pending' FOR UPDATE",
-        bucket_id,
-        pk,
-    )
-    if reserved is None:
-        return
-    await con.execute(
-        "UPDATE object_versions SET state = $3, reserved_bytes = 0, updated_at = now()"
-        " WHERE bucket_id = $1 AND id = $2",
-        bucket_id,
-        pk,
-        state,
-    )
-    await usage.adjust(con, bucket_id, 0, 0, -reserved, -1)
+    """End a pending version in ``state``, releasing what it reserved (migrations/0017)."""
+    await con.execute("SELECT release_pending($1, $2, $3)", bucket_id, pk, state)
 
 
 async def _promote_newest(con: Conn, bucket_id: int, key: str) -> None:
@@ -419,29 +404,8 @@ class ObjectRepo:
 
     async def reap_version(self, bucket_id: int, pk: int) -> None:
         """Queue the bytes of a dead version for deletion and drop its rows."""
-        async with self._pool.acquire() as con, con.transaction():
-            state = await con.fetchval(
-                "SELECT state FROM object_versions WHERE bucket_id = $1 AND id = $2 FOR UPDATE",
-                bucket_id,
-                pk,
-            )
-            if state not in ("pending", "failed", "deleted"):
-                return
-            # A writer that died still holds its reservation: give it back.
-            await _release_pending(con, bucket_id, pk, "failed")
-            await con.execute(
-                "INSERT INTO backend_deletions (bucket_id, backend, backend_key)"
-                " SELECT bucket_id, backend, unnest(coalesce(segment_keys, ARRAY[backend_key]))"
-                " FROM placements WHERE bucket_id = $1 AND version_pk = $2",
-                bucket_id,
-                pk,
-            )
-            await con.execute(
-                "DELETE FROM placements WHERE bucket_id = $1 AND version_pk = $2", bucket_id, pk
-            )
-            await con.execute(
-                "DELETE FROM object_versions WHERE bucket_id = $1 AND id = $2", bucket_id, pk
-            )
+        # migrations/0017: one statement, its own transaction.
+        await self._pool.execute("SELECT reap_version($1, $2)", bucket_id, pk)
 
     async def dead_versions(self, older_than_s: float, limit: int) -> list[tuple[int, int]]:
         """(bucket id, version pk) of failed and deleted versions (for gc): a scan of every
