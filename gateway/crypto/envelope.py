@@ -108,7 +108,7 @@ class EncryptingStream:
         self._hasher = checksums.new_hasher(STORED_ALGORITHM)
         self.checksum: str | None = None
 
-    def _seal(self, index: int, plaintext: bytes) -> bytes:
+    def _seal(self, index: int, plaintext: bytes | memoryview) -> bytes:
         sealed = self._cipher.seal(index, plaintext, index == self._last_index)
         self._hasher.update(sealed)
         return sealed
@@ -117,22 +117,29 @@ class EncryptingStream:
         buffer = bytearray()
         index = 0
         async for piece in self._body:
-            buffer += piece
+            # Whole chunks are sealed straight from the piece received: only bytes of a
+            # chunk split between pieces are copied, to put them together.
+            data: bytes | bytearray = piece
+            if buffer:
+                buffer += piece
+                data = buffer
             # Every whole chunk but one that may be the last: sealed and sent together, one
             # write per piece received rather than per chunk.
-            whole = len(buffer) // CHUNK
-            if whole and len(buffer) == whole * CHUNK and index + whole - 1 == self._last_index:
+            whole = len(data) // CHUNK
+            if whole and len(data) == whole * CHUNK and index + whole - 1 == self._last_index:
                 whole -= 1
             if whole:
-                view = memoryview(buffer)
-                sealed = [
-                    self._seal(index + n, bytes(view[n * CHUNK : (n + 1) * CHUNK]))
-                    for n in range(whole)
-                ]
-                view.release()
-                del buffer[: whole * CHUNK]
+                with memoryview(data) as view:
+                    sealed = [
+                        self._seal(index + n, view[n * CHUNK : (n + 1) * CHUNK])
+                        for n in range(whole)
+                    ]
                 index += whole
                 yield b"".join(sealed)
+            if data is buffer:
+                del buffer[: whole * CHUNK]
+            else:
+                buffer += memoryview(piece)[whole * CHUNK :]
         # The body ended: what is left is the last chunk (possibly empty). A body shorter or
         # longer than declared was already refused by the verifying stream underneath.
         yield self._seal(index, bytes(buffer))

@@ -74,7 +74,7 @@ class PartCipher:
         self._salt = salt
         self._part = part
 
-    def seal(self, index: int, plaintext: bytes, last: bool) -> bytes:
+    def seal(self, index: int, plaintext: bytes | memoryview, last: bool) -> bytes:
         aad = _aad(self._salt, self._part, index, last)
         return self._aead.encrypt(_nonce(self._part, index), plaintext, aad)
 
