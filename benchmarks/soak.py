@@ -557,8 +557,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write the report here")
     parser.add_argument(
         "--gateway-env", type=_variable, action="append", default=[], metavar="NAME=VALUE",
-        help="set in the gateway's environment (e.g. MALLOC_ARENA_MAX=2, or a PYTHONPATH"
-        " that adds a diagnostic sitecustomize)",
+        help="set in the gateway's environment (e.g. MALLOC_MMAP_THRESHOLD_=131072, or"
+        " PYTHONPATH=benchmarks/heap_probe:. with SKYBRIDGE_HEAP_PROBE=DIR)",
     )  # fmt: skip
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="sb-soak-"))
