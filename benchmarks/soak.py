@@ -32,6 +32,7 @@ import json
 import random
 import re
 import shutil
+import statistics
 import sys
 import tempfile
 import threading
@@ -62,9 +63,9 @@ FAULT_LENGTH_S = 6.0
 # Early, so that most of the run is one gateway lifetime, the one the trends are taken over.
 KILL_AT = 0.2
 # RSS and fd trends are taken over the last gateway lifetime, after this warm-up, cut into
-# WINDOWS windows: flat when the last window's peak is within the slack of the earlier ones.
-# Open fds swing by about ten between samples with the connections in use; a leak of one
-# per fault (four a minute) would exceed the slack within any window.
+# WINDOWS windows: flat when the last window's median is within the slack of the earlier
+# ones. Open fds swing by about ten between samples with the connections in use; a leak of
+# one per fault (four a minute) would exceed the slack within any window.
 WARMUP_S = 60.0
 WINDOWS = 3
 RSS_SLACK_MIB = 2.0
@@ -363,20 +364,22 @@ def _window(samples: list[Sample], values: Callable[[Sample], float]) -> dict[st
         "from_s": round(samples[0].at_s),
         "to_s": round(samples[-1].at_s),
         "first": round(figures[0], 1),
-        "last": round(figures[-1], 1),
+        "median": round(statistics.median(figures), 1),
         "max": round(max(figures), 1),
+        "last": round(figures[-1], 1),
     }
 
 
 def _trend(
     samples: list[Sample], measured: list[Sample], values: Callable[[Sample], float], slack: float
 ) -> dict[str, Any]:
-    """The measured lifetime in WINDOWS windows; flat when the last window's peak is at most
-    ``slack`` above the highest peak before it. A leak keeps setting new peaks; a filling
-    cache, or an allocator keeping the pages of its busiest moment, stops."""
+    """The measured lifetime in WINDOWS windows; flat when the last window's median is at
+    most ``slack`` above the highest median before it. A leak keeps raising the level; a
+    filling cache, or an allocator keeping the pages of its busiest moment, stops. Medians,
+    not peaks: a moment's spike (many chunks in flight, then given back) is not a level."""
     cuts = [len(measured) * i // WINDOWS for i in range(WINDOWS + 1)]
     windows = [_window(measured[a:b] or measured, values) for a, b in itertools.pairwise(cuts)]
-    growth = windows[-1]["max"] - max(w["max"] for w in windows[:-1])
+    growth = windows[-1]["median"] - max(w["median"] for w in windows[:-1])
     half = measured[len(measured) // 2 :]
     return {
         "min": round(min(values(s) for s in samples), 1),
@@ -384,7 +387,7 @@ def _trend(
         "windows": windows,
         "slope_per_min": round(_slope_per_min([(s.at_s, values(s)) for s in measured]), 3),
         "last_half_slope_per_min": round(_slope_per_min([(s.at_s, values(s)) for s in half]), 3),
-        "peak_growth": round(growth, 1),
+        "growth": round(growth, 1),
         "flat": growth <= slack,
     }
 
