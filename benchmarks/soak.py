@@ -14,8 +14,9 @@ before the error reached us). Every GET during the run is checked against that s
 end, with every fault removed and the queues drained, every key is read back and checked
 again, and ``skybridge scrub --full`` must find nothing missing, corrupt or orphaned.
 A fault is injected every ``--fault-every`` seconds for a few seconds, and the gateway is
-killed with SIGKILL and restarted once, at 40 % of the run. RSS and open file descriptors
-of the gateway are sampled every ``--sample-s`` seconds.
+killed with SIGKILL and restarted once, at ``--kill-at`` (20 %) of the run. RSS and open
+file descriptors of the gateway are sampled every ``--sample-s`` seconds; their trends are
+taken over its last lifetime (see ``_trend``).
 
     python -m benchmarks.soak [--minutes 10] [--workers 6] [--json out.json]
 """
@@ -26,10 +27,12 @@ import argparse
 import asyncio
 import contextlib
 import hashlib
+import itertools
 import json
 import random
 import re
 import shutil
+import statistics
 import sys
 import tempfile
 import threading
@@ -57,9 +60,16 @@ KEYS_PER_WORKER = 16
 PART_BYTES = 5 * MIB
 OP_TIMEOUT_S = 60.0
 FAULT_LENGTH_S = 6.0
-KILL_AT = 0.4
-# RSS and fd trends are taken over the last gateway lifetime, after this warm-up.
+# Early, so that most of the run is one gateway lifetime, the one the trends are taken over.
+KILL_AT = 0.2
+# RSS and fd trends are taken over the last gateway lifetime, after this warm-up, cut into
+# WINDOWS windows: flat when the last window's median is within the slack of the earlier
+# ones. Open fds swing by about ten between samples with the connections in use; a leak of
+# one per fault (four a minute) would exceed the slack within any window.
 WARMUP_S = 60.0
+WINDOWS = 3
+RSS_SLACK_MIB = 2.0
+FD_SLACK = 5
 SETTLE_TIMEOUT_S = 180.0
 BUCKETS = ("soak-rep", "soak-remote")
 OPERATIONS = (("put", 30), ("get", 30), ("delete", 8), ("multipart", 4), ("copy", 10),
@@ -348,32 +358,52 @@ def _slope_per_min(points: list[tuple[float, float]]) -> float:
     return 60 * cov / var if var else 0.0
 
 
+def _window(samples: list[Sample], values: Callable[[Sample], float]) -> dict[str, float]:
+    figures = [values(s) for s in samples]
+    return {
+        "from_s": round(samples[0].at_s),
+        "to_s": round(samples[-1].at_s),
+        "first": round(figures[0], 1),
+        "median": round(statistics.median(figures), 1),
+        "max": round(max(figures), 1),
+        "last": round(figures[-1], 1),
+    }
+
+
+def _trend(
+    samples: list[Sample], measured: list[Sample], values: Callable[[Sample], float], slack: float
+) -> dict[str, Any]:
+    """The measured lifetime in WINDOWS windows; flat when the last window's median is at
+    most ``slack`` above the highest median before it. A leak keeps raising the level; a
+    filling cache, or an allocator keeping the pages of its busiest moment, stops. Medians,
+    not peaks: a moment's spike (many chunks in flight, then given back) is not a level."""
+    cuts = [len(measured) * i // WINDOWS for i in range(WINDOWS + 1)]
+    windows = [_window(measured[a:b] or measured, values) for a, b in itertools.pairwise(cuts)]
+    growth = windows[-1]["median"] - max(w["median"] for w in windows[:-1])
+    half = measured[len(measured) // 2 :]
+    return {
+        "min": round(min(values(s) for s in samples), 1),
+        "max": round(max(values(s) for s in samples), 1),
+        "windows": windows,
+        "slope_per_min": round(_slope_per_min([(s.at_s, values(s)) for s in measured]), 3),
+        "last_half_slope_per_min": round(_slope_per_min([(s.at_s, values(s)) for s in half]), 3),
+        "growth": round(growth, 1),
+        "flat": growth <= slack,
+    }
+
+
 def summarise(samples: list[Sample]) -> dict[str, Any]:
-    """Min and max over the run; trends over the last lifetime after its warm-up, with the
-    first and last fifth of it compared (flat: the last fifth within 10 % of the first)."""
+    """Min and max over the run; trends over the last gateway lifetime after its warm-up."""
     if not samples:
         return {}
     last_pid = samples[-1].pid
     life = [s for s in samples if s.pid == last_pid]
-    warm = [s for s in life if s.at_s - life[0].at_s >= WARMUP_S] or life
-    fifth = max(1, len(warm) // 5)
-
-    def stats(values: Callable[[Sample], float], unit: float) -> dict[str, float]:
-        head = sum(values(s) for s in warm[:fifth]) / fifth / unit
-        tail = sum(values(s) for s in warm[-fifth:]) / fifth / unit
-        return {
-            "min": min(values(s) for s in samples) / unit,
-            "max": max(values(s) for s in samples) / unit,
-            "first_fifth_mean": round(head, 2),
-            "last_fifth_mean": round(tail, 2),
-            "slope_per_min": round(_slope_per_min([(s.at_s, values(s) / unit) for s in warm]), 3),
-        }
-
+    measured = [s for s in life if s.at_s - life[0].at_s >= WARMUP_S] or life
     return {
         "samples": len(samples),
-        "last_lifetime_samples": len(warm),
-        "rss_mib": stats(lambda s: s.rss_bytes, MIB),
-        "open_fds": stats(lambda s: s.open_fds, 1),
+        "measured_lifetime_s": round(measured[-1].at_s - measured[0].at_s),
+        "rss_mib": _trend(samples, measured, lambda s: s.rss_bytes / MIB, RSS_SLACK_MIB),
+        "open_fds": _trend(samples, measured, lambda s: s.open_fds, FD_SLACK),
     }
 
 
@@ -430,7 +460,7 @@ async def _inject(
     args: argparse.Namespace,
 ) -> None:
     schedule = faults.schedule()
-    kill_at = began + KILL_AT * (deadline - began)
+    kill_at = began + args.kill_at * (deadline - began)
     killed = False
     turn = 0
     while time.monotonic() + args.fault_every < deadline:
@@ -478,7 +508,7 @@ def _run_until_done(factory: Callable[[], Awaitable[None]]) -> None:
 
 
 @contextlib.contextmanager
-def _stack(workdir: Path) -> Iterator[tuple[GatewayProcess, Faults]]:
+def _stack(workdir: Path, env: dict[str, str]) -> Iterator[tuple[GatewayProcess, Faults]]:
     with contextlib.ExitStack() as stack:
         postgres = stack.enter_context(PostgresServer())
         dsn, drop = asyncio.run(fresh_database(postgres.dsn))
@@ -488,7 +518,8 @@ def _stack(workdir: Path) -> Iterator[tuple[GatewayProcess, Faults]]:
         make_bucket(moto.endpoint_url, moto.access_key, moto.secret_key, bucket)
         backend = stack.enter_context(FaultProxy(moto.endpoint_url, hang_s=FAULT_LENGTH_S))
         link = stack.enter_context(LinkProxy(LOOPBACK, backend.port))
-        gateway = GatewayProcess(workdir / "gateway", dsn, _config(workdir, moto, bucket, link))
+        config = _config(workdir, moto, bucket, link)
+        gateway = GatewayProcess(workdir / "gateway", dsn, config, extra_env=env)
         gateway.start()
         stack.callback(gateway.stop)
         yield gateway, Faults(link, backend)
@@ -513,19 +544,33 @@ def _unhandled_errors(log: Path) -> list[str]:
     return found
 
 
+def _variable(text: str) -> tuple[str, str]:
+    name, _, value = text.partition("=")
+    return name, value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--workers", type=int, default=6)
     parser.add_argument("--fault-every", type=float, default=15.0, help="seconds")
     parser.add_argument("--sample-s", type=float, default=5.0)
+    parser.add_argument("--kill-at", type=float, default=KILL_AT, help="fraction of the run")
     parser.add_argument("--seed", type=int, default=10)
     parser.add_argument("--json", type=Path, default=None, help="also write the report here")
+    parser.add_argument(
+        "--gateway-env", type=_variable, action="append", default=[], metavar="NAME=VALUE",
+        help="set in the gateway's environment (e.g. MALLOC_MMAP_THRESHOLD_=131072, or"
+        " PYTHONPATH=benchmarks/heap_probe:. with SKYBRIDGE_HEAP_PROBE=DIR)",
+    )  # fmt: skip
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="sb-soak-"))
     model = Model()
     try:
-        with _stack(workdir) as (gateway, faults), Sampler(gateway, args.sample_s) as sampler:
+        with (
+            _stack(workdir, dict(args.gateway_env)) as (gateway, faults),
+            Sampler(gateway, args.sample_s) as sampler,
+        ):
             lost = asyncio.run(_workload(gateway, faults, model, args))
             code, scrub = gateway.cli("scrub", "--full")
             unhandled = _unhandled_errors(gateway.log_path)
@@ -552,8 +597,11 @@ def main() -> None:
     text = json.dumps(report, indent=2)
     print(text)
     if args.json is not None:
-        args.json.write_text(text)
-    failed = report["lost_acknowledged"] or report["wrong_reads"] or code != 0
+        # The samples too, for other rules or plots (seconds, pid, RSS bytes, open fds).
+        rows = [[round(s.at_s, 1), s.pid, s.rss_bytes, s.open_fds] for s in sampler.samples]
+        args.json.write_text(json.dumps({**report, "samples_taken": rows}, indent=2))
+    flat = all(report.get(trend, {}).get("flat") for trend in ("rss_mib", "open_fds"))
+    failed = report["lost_acknowledged"] or report["wrong_reads"] or code != 0 or not flat
     sys.exit(1 if failed else 0)
 
 
