@@ -16,7 +16,7 @@ from pathlib import Path
 import asyncpg
 from aiohttp import web
 
-from gateway import topology_setup
+from gateway import memory, topology_setup
 from gateway.config import ConfigError, GatewayConfig
 from gateway.crypto import keyring, secretbox
 from gateway.crypto.keyring import KeyRing, KeyRingError
@@ -338,6 +338,7 @@ def _start_workers(runtime: Runtime) -> list[asyncio.Task[None]]:
                 "probes", config.replication.probe_interval_s, prober.probe_all, sleep_first=True
             )
         )
+    loops.append(memory.trim_heap_forever())
     return [asyncio.create_task(loop) for loop in loops]
 
 

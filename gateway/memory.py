@@ -1,0 +1,51 @@
+"""Giving freed heap back to the system.
+
+Bodies move through the gateway in chunks of up to 1 MiB. After the first such chunk is
+freed, glibc's dynamic mmap threshold serves them from the main heap, which then grows to
+the most chunks ever alive at once and keeps those pages when they are freed (the soak
+measured 10-21 MiB free but kept, moving with load: benchmarks/README.md). Trimming every
+few seconds returns what is free, so the process's RSS follows what is alive. The hot path
+is untouched (a fixed mmap threshold would cost an mmap and 256 page faults per chunk).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import ctypes.util
+from collections.abc import Callable
+
+TRIM_INTERVAL_S = 10.0
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim``, or None on a C library without it (musl, macOS)."""
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        libc = ctypes.CDLL(name)
+    except OSError:
+        return None
+    trim: Callable[[int], int] | None = getattr(libc, "malloc_trim", None)
+    return trim
+
+
+_TRIM = _malloc_trim()
+
+
+def can_trim() -> bool:
+    return _TRIM is not None
+
+
+def trim_heap() -> None:
+    """Return the heap's free pages to the system (a few milliseconds for tens of MiB)."""
+    if _TRIM is not None:
+        _TRIM(0)
+
+
+async def trim_heap_forever(interval_s: float = TRIM_INTERVAL_S) -> None:
+    while True:
+        await asyncio.sleep(interval_s)
+        # In a thread: it walks the heap under glibc's lock, not the GIL.
+        await asyncio.to_thread(trim_heap)
