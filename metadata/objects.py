@@ -78,11 +78,6 @@ async def _retire_version(con: Conn, bucket_id: int, pk: int, delay_s: float) ->
     await con.execute("SELECT retire_version($1, $2, $3)", bucket_id, pk, delay_s)
 
 
-async def _release_pending(con: Conn, bucket_id: int, pk: int, state: str) -> None:
-    """End a pending version in ``state``, releasing what it reserved (migrations/0017)."""
-    await con.execute("SELECT release_pending($1, $2, $3)", bucket_id, pk, state)
-
-
 async def _promote_newest(con: Conn, bucket_id: int, key: str) -> None:
     await con.execute(
         "UPDATE object_versions SET is_latest = true WHERE bucket_id = $1 AND id = ("
@@ -236,17 +231,12 @@ class ObjectRepo:
             if_match=if_match,
         )
 
-    async def fail_write(self, bucket_id: int, pk: int) -> list[tuple[str, str]]:
-        """Mark a pending version failed; return its (backend, key) pairs for cleanup."""
-        async with self._pool.acquire() as con, con.transaction():
-            await _release_pending(con, bucket_id, pk, "failed")
-            rows = await con.fetch(
-                "UPDATE placements SET state = 'failed' WHERE bucket_id = $1 AND version_pk = $2"
-                " RETURNING backend, backend_key",
-                bucket_id,
-                pk,
-            )
-            return [(r["backend"], r["backend_key"]) for r in rows]
+    async def fail_write(self, bucket_id: int, pk: int) -> bool:
+        """End a pending version as failed, releasing what it reserved; False when it was
+        no longer pending (its commit landed, or gc reaped it): then its bytes are not the
+        writer's to remove (migrations/0018)."""
+        ended = await self._pool.fetchval("SELECT fail_version($1, $2)", bucket_id, pk)
+        return bool(ended)
 
     async def get(self, bucket_id: int, key: str, version_id: str | None) -> VersionRow | None:
         """The latest version, or a given one ("null" names the null version)."""

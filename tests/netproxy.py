@@ -51,6 +51,9 @@ class _State:
     reset_direction: Direction = "up"
     # Directions whose chunks of at least this many bytes get their last byte flipped.
     corrupt: dict[Direction, int] = field(default_factory=dict)
+    # A chunk holding this pattern is dropped and its connection reset (then the link is
+    # cut too, when asked): the one message it carries is lost.
+    lose: tuple[Direction, bytes, bool] | None = None
 
 
 class _TokenBucket:
@@ -148,6 +151,7 @@ class _Connection:
                     writer.write_eof()
                 return
             await self._proxy._hold(arrived_at)
+            self._proxy._maybe_lose(direction, chunk)
             chunk = self._proxy._maybe_corrupt(direction, chunk)
             view = memoryview(chunk)
             while view:
@@ -195,6 +199,7 @@ class LinkProxy(LoopThread):
         self.bytes_down = 0
         self.connections = 0
         self.corrupted = 0
+        self.lost = 0
         self._cut = False
         self._state = _State()
         self._buckets: dict[Direction, _TokenBucket] = {}
@@ -244,6 +249,13 @@ class LinkProxy(LoopThread):
         if min_chunk_bytes < 1:
             raise ValueError(f"min_chunk_bytes must be >= 1, got {min_chunk_bytes}")
         self._control(lambda: self._state.corrupt.__setitem__(direction, min_chunk_bytes))
+
+    def lose(self, pattern: bytes, direction: Direction = "down", then_cut: bool = False) -> None:
+        """Drop each chunk holding ``pattern`` and reset its connection (a message
+        lost in flight, such as a database's answer); ``then_cut`` cuts the link as well."""
+        if not pattern:
+            raise ValueError("lose needs a pattern")
+        self._control(lambda: setattr(self._state, "lose", (direction, pattern, then_cut)))
 
     def restore(self) -> None:
         self._control(self._apply_restore)
@@ -382,6 +394,15 @@ class LinkProxy(LoopThread):
             await self._wait_changed(wait_s)
         await self._hold(0.0)  # a hang set while we waited holds the rest of the chunk
         return data[:n], data[n:]
+
+    def _maybe_lose(self, direction: Direction, chunk: bytes) -> None:
+        lose = self._state.lose
+        if lose is None or lose[0] != direction or lose[1] not in chunk:
+            return
+        self.lost += 1
+        if lose[2]:
+            self._apply_cut()
+        raise _LinkReset
 
     def _maybe_corrupt(self, direction: Direction, chunk: bytes) -> bytes:
         threshold = self._state.corrupt.get(direction)

@@ -302,3 +302,31 @@ def test_corrupt_flips_body_bytes_but_keeps_length_until_restore(proxy: LinkProx
         _request(proxy, "PUT", "/sha256", body=payload)
         == hashlib.sha256(payload).hexdigest().encode()
     )
+
+
+def test_lose_drops_the_answer_that_holds_the_pattern_after_the_request_arrived(
+    proxy: LinkProxy, upstream: _Upstream
+) -> None:
+    payload = _pattern(1000)
+    digest = hashlib.sha256(payload).hexdigest().encode()
+    proxy.lose(digest)
+
+    with pytest.raises(ConnectionError):
+        _request(proxy, "PUT", "/sha256", body=payload)
+    # The request itself went through: only its answer was lost.
+    _wait_for(lambda: len(upstream.uploads) == 1)
+    assert proxy.lost == 1
+    other = _pattern(10)
+    assert (
+        _request(proxy, "PUT", "/sha256", body=other) == hashlib.sha256(other).hexdigest().encode()
+    )
+
+    proxy.lose(digest, then_cut=True)
+    with pytest.raises(ConnectionError):
+        _request(proxy, "PUT", "/sha256", body=payload)
+    with pytest.raises(ConnectionError):
+        _request(proxy, "PUT", "/sha256", body=other)
+
+    proxy.restore()
+
+    assert _request(proxy, "PUT", "/sha256", body=payload) == digest

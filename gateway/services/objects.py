@@ -335,12 +335,16 @@ class ObjectService:
         return self._crypto.new_envelope(chosen)
 
     async def _abandon(self, bucket_id: int, pk: int, targets: tuple[str, ...], key: str) -> None:
-        """Best effort: gc reaps whatever this misses (the version stays failed)."""
+        """End the version as failed and remove its bytes, but only when this call ended
+        it: after a commit that raised, the commit may still have landed (the answer was
+        lost), and then the bytes are the object's. Whatever stays pending, gc reaps."""
         try:
-            await self._objects.fail_write(bucket_id, pk)
+            ended = await self._objects.fail_write(bucket_id, pk)
         except Exception:
             log.exception("marking write %s failed deferred to gc", pk)
-        await self._writer.discard(targets, key)
+            return
+        if ended:
+            await self._writer.discard(targets, key)
 
     async def _commit(
         self,

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -23,6 +23,7 @@ import pytest
 from benchmarks.client import Credentials, object_url, sign
 from tests.conftest import backend_config, client_for, gateway_config
 from tests.gateway_process import GatewayProcess
+from tests.netproxy import LinkProxy
 from tests.servers import random_name, s3_client
 
 CRASH_GC = {"interval_s": 0.2, "pending_timeout_s": 1, "deletion_delay_s": 0, "part_grace_s": 1}
@@ -124,11 +125,12 @@ def start_slow_put(gateway: GatewayProcess, bucket: str, key: str) -> http.clien
     return connection
 
 
+def pending_in(dsn: str) -> int:
+    return int(fetchval(dsn, "SELECT count(*) FROM object_versions WHERE state = 'pending'"))
+
+
 def pending_versions(gateway: GatewayProcess) -> int:
-    count = fetchval(
-        gateway.database_url, "SELECT count(*) FROM object_versions WHERE state = 'pending'"
-    )
-    return int(count)
+    return pending_in(gateway.database_url)
 
 
 def queued_deletions(gateway: GatewayProcess) -> int:
@@ -207,6 +209,45 @@ def test_a_put_that_outlives_its_pending_version_leaves_no_bytes(
         s3.head_object(Bucket=bucket, Key=key)
     assert info.value.response["Error"]["Code"] == "404"
     wait_for(lambda: not backend.keys(), "no orphaned bytes on the backend", backend.keys)
+
+
+def _through(proxy: LinkProxy, dsn: str) -> str:
+    parts = urlsplit(dsn)
+    user = parts.netloc.rpartition("@")[0]
+    return urlunsplit(parts._replace(netloc=f"{user}@{proxy.address}"))
+
+
+@pytest.mark.parametrize("database_after", ["reachable", "unreachable"])
+def test_a_commit_whose_answer_is_lost_keeps_its_bytes(
+    database_after: str,
+    start_test_gateway: Callable[..., GatewayProcess],
+    new_database: Callable[[], str],
+    tmp_path: Path,
+) -> None:
+    """PostgreSQL commits a PUT's version but the answer never reaches the gateway (the
+    connection drops, as when PostgreSQL restarts). The writer cannot tell a lost answer
+    from a failed commit, so it must not delete the bytes: the version they belong to is
+    committed and has to stay readable."""
+    dsn = new_database()
+    backend = {"name": "localfs", "driver": "localfs", "path": str(tmp_path / "localfs")}
+    target = urlsplit(dsn)
+    assert target.hostname is not None
+    assert target.port is not None
+    with LinkProxy(target.hostname, target.port) as proxy:
+        gateway = start_test_gateway(gateway_config(backend), database_url=_through(proxy, dsn))
+        s3 = client_for(gateway, retries={"total_max_attempts": 1})
+        bucket, key, body = random_name(), "lost/answer.bin", os.urandom(MIB)
+        s3.create_bucket(Bucket=bucket)
+        # commit_version's answer names its outcome; that message, and only it, is lost.
+        proxy.lose(b"committed", then_cut=database_after == "unreachable")
+        with pytest.raises(s3.exceptions.ClientError) as info:
+            s3.put_object(Bucket=bucket, Key=key, Body=body)
+        assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+        assert proxy.lost == 1
+        states = "SELECT string_agg(state, ',') FROM object_versions"
+        assert fetchval(dsn, states) == "complete"
+        proxy.restore()
+        assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == body
 
 
 def _start_upload_with_two_parts(s3: Any, bucket: str, key: str) -> tuple[str, list[Any]]:
