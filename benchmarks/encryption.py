@@ -7,6 +7,7 @@ follows it whenever the gateway's one event loop is what limits the run, and it 
 steadier than the rate on a machine whose other tenants come and go.
 
     python -m benchmarks.encryption [--backend localfs|seaweedfs] [--seconds 8] [--rounds 3]
+                                    [--workers 1]
 """
 
 from __future__ import annotations
@@ -98,13 +99,14 @@ def main() -> None:
     parser.add_argument("--backend", action="append", choices=BACKEND_KINDS)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
     for kind in args.backend or ["localfs"]:
         print(
             f"== encryption: backend {kind}, {args.rounds} interleaved runs of"
             f" {args.seconds:.0f} s, medians"
         )
-        with gateway_stack(kind) as stack:
+        with gateway_stack(kind, args.workers) as stack:
 
             async def go() -> None:
                 pid = gateway_pid(stack.gateway)

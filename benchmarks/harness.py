@@ -67,8 +67,9 @@ def _backend(kind: str, workdir: Path, stack: contextlib.ExitStack) -> dict[str,
 
 
 @contextlib.contextmanager
-def gateway_stack(kind: str) -> Iterator[Stack]:
-    """A gateway on a fresh database over a backend of ``kind``; all torn down on exit."""
+def gateway_stack(kind: str, workers: int = 1) -> Iterator[Stack]:
+    """A gateway (of ``workers`` processes) on a fresh database over a backend of ``kind``;
+    all torn down on exit."""
     with contextlib.ExitStack() as stack:
         workdir = Path(tempfile.mkdtemp(prefix="sb-bench-"))
         stack.callback(shutil.rmtree, workdir, ignore_errors=True)
@@ -76,7 +77,12 @@ def gateway_stack(kind: str) -> Iterator[Stack]:
         dsn, drop = asyncio.run(fresh_database(postgres.dsn))
         stack.callback(run_sync, drop)
         backend = _backend(kind, workdir, stack)
-        config = {"backends": [backend], "default_backend": backend["name"], "gc": BENCH_GC}
+        config = {
+            "backends": [backend],
+            "default_backend": backend["name"],
+            "gc": BENCH_GC,
+            "server": {"workers": workers},
+        }
         gateway = GatewayProcess(workdir / "gateway", dsn, config)
         gateway.start()
         stack.callback(gateway.stop)
