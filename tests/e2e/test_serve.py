@@ -167,6 +167,46 @@ def test_workers_share_one_port_and_drain_on_sigterm(
     assert client_for(gateway).head_object(Bucket=bucket, Key="slow")["ContentLength"] == 1 << 20
 
 
+def _listening_on(process: psutil.Process, port: int) -> int:
+    return sum(
+        1
+        for c in process.net_connections("tcp")
+        if c.status == psutil.CONN_LISTEN and c.laddr.port == port
+    )
+
+
+def test_each_worker_listens_on_its_own_socket_and_gets_connections(
+    start_test_gateway: Callable[..., GatewayProcess], tmp_path: Path
+) -> None:
+    """SO_REUSEPORT: the kernel spreads connections over the workers' sockets (on one
+    shared socket, the worker that woke first took most of them)."""
+    backend = {"name": "localfs", "driver": "localfs", "path": str(tmp_path / "store")}
+    gateway = start_test_gateway(gateway_config(backend, server={"workers": 2}))
+    assert gateway.process is not None
+    port = urlsplit(gateway.endpoint).port
+    assert port is not None
+    supervisor = psutil.Process(gateway.process.pid)
+    workers = supervisor.children()
+    assert _listening_on(supervisor, port) == 0
+    assert [_listening_on(w, port) for w in workers] == [1, 1]
+
+    connections = [http.client.HTTPConnection("127.0.0.1", port, timeout=10) for _ in range(32)]
+    try:
+        for connection in connections:
+            connection.request("GET", "/")  # an anonymous ListBuckets: refused, answered
+            connection.getresponse().read()
+        held = [
+            sum(1 for c in w.net_connections("tcp") if c.laddr.port == port and c.raddr)
+            for w in workers
+        ]
+    finally:
+        for connection in connections:
+            connection.close()
+    # Hashed over two sockets, 32 connections all land on one with probability 2**-31.
+    assert sum(held) == 32
+    assert min(held) > 0, held
+
+
 def _slow_chunks(body: bytes, pieces: int, pause_s: float) -> Iterator[bytes]:
     size = len(body) // pieces
     for i in range(pieces):
