@@ -16,6 +16,7 @@ range by arithmetic alone and a ranged read fetches and opens only the chunks it
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -66,6 +67,10 @@ def _aad(salt: bytes, part: int, index: int, last: bool) -> bytes:
     return struct.pack(">B16sIQ?", FORMAT_VERSION, salt, part, index, last)
 
 
+_INDEX = struct.Struct(">Q")
+_LAST = (b"\x00", b"\x01")
+
+
 class PartCipher:
     """Seals and opens the chunks of one part."""
 
@@ -73,20 +78,37 @@ class PartCipher:
         self._aead = AESGCM(part_key(data_key, salt, part))
         self._salt = salt
         self._part = part
+        # What every chunk's nonce and associated data of this part begin with (the same
+        # bytes as ``_nonce`` and ``_aad``, packed once rather than per chunk).
+        self._nonce_head = struct.pack(">I", part)
+        self._aad_head = struct.pack(">B16sI", FORMAT_VERSION, salt, part)
 
     def seal(self, index: int, plaintext: bytes | memoryview, last: bool) -> bytes:
         aad = _aad(self._salt, self._part, index, last)
         return self._aead.encrypt(_nonce(self._part, index), plaintext, aad)
 
-    def open_into(
-        self, index: int, sealed: bytes | memoryview, last: bool, out: memoryview
-    ) -> None:
-        """Open a chunk into ``out`` (``len(sealed) - TAG`` bytes): no copy of the result."""
-        aad = _aad(self._salt, self._part, index, last)
-        try:
-            self._aead.decrypt_into(_nonce(self._part, index), sealed, aad, out)
-        except InvalidTag:
-            raise ChunkTampered(f"chunk {index} of part {self._part} is not authentic") from None
+    def open_batch_into(
+        self, index: int, batch: Sequence[memoryview], final: int, out: memoryview
+    ) -> tuple[int, int, ChunkTampered | None]:
+        """Open consecutive sealed chunks, the first being chunk ``index`` of a part whose
+        last chunk is ``final``, back to back into ``out`` (no copy of the results). Stops
+        at the first that fails: (plaintext bytes opened, the next index, the failure or
+        None). The hot loop of an encrypted GET: names are looked up once per batch."""
+        decrypt, pack, last = self._aead.decrypt_into, _INDEX.pack, _LAST
+        nonce_head, aad_head = self._nonce_head, self._aad_head
+        at = 0
+        for sealed in batch:
+            end = at + len(sealed) - TAG
+            counter = pack(index)
+            try:
+                decrypt(nonce_head + counter, sealed, aad_head + counter + last[index == final],
+                        out[at:end])  # fmt: skip
+            except InvalidTag:
+                failure = ChunkTampered(f"chunk {index} of part {self._part} is not authentic")
+                return at, index, failure
+            at = end
+            index += 1
+        return at, index, None
 
     def open(self, index: int, sealed: bytes | memoryview, last: bool) -> bytes:
         aad = _aad(self._salt, self._part, index, last)

@@ -305,17 +305,9 @@ def _open_batch(
     """Open chunks from ``index`` on into one buffer until one fails: (the buffer, how many
     of its bytes opened, the next index, the failure if any)."""
     out = buffers.take(sum(len(sealed) - TAG for sealed in batch))
-    at = 0
     with memoryview(out) as view:
-        for sealed in batch:
-            end = at + len(sealed) - TAG
-            try:
-                cipher.open_into(index, sealed, index == final, view[at:end])
-            except ChunkTampered as exc:
-                return out, at, index, exc
-            at = end
-            index += 1
-    return out, at, index, None
+        opened, index, failure = cipher.open_batch_into(index, batch, final, view)
+    return out, opened, index, failure
 
 
 def _within(opened: bytearray, start: int, end: int) -> bytes | bytearray:

@@ -70,3 +70,32 @@ def test_tampering_is_detected() -> None:
         PartCipher(KEY, SALT, 1).open(0, first, False)
     with pytest.raises(ChunkTampered):  # another object's salt
         PartCipher(KEY, os.urandom(16), 0).open(0, first, False)
+
+
+@pytest.mark.parametrize("part", [0, 7])
+def test_a_batch_opens_like_chunk_by_chunk_and_stops_at_the_first_bad_chunk(part: int) -> None:
+    size = 4 * CHUNK + 9
+    data = os.urandom(size)
+    stored = _seal(data, CHUNK, part)
+    cipher = PartCipher(KEY, SALT, part)
+    views = [
+        memoryview(stored)[at : at + SEALED_CHUNK] for at in range(0, len(stored), SEALED_CHUNK)
+    ]
+    out = bytearray(size - CHUNK)
+    # Chunks 1..4 (the last one short and flagged last), as a ranged read opens them.
+    assert cipher.open_batch_into(1, views[1:], 4, memoryview(out)) == (size - CHUNK, 5, None)
+    assert out == data[CHUNK:] == _open_all(stored, size, part)[CHUNK:]
+
+    damaged = bytearray(stored)
+    damaged[2 * SEALED_CHUNK + 5] ^= 1
+    views = [
+        memoryview(damaged)[at : at + SEALED_CHUNK] for at in range(0, len(damaged), SEALED_CHUNK)
+    ]
+    out = bytearray(size)
+    opened, index, failure = cipher.open_batch_into(0, views, 4, memoryview(out))
+    assert (opened, index) == (2 * CHUNK, 2)
+    assert isinstance(failure, ChunkTampered)
+    assert out[:opened] == data[: 2 * CHUNK]
+    # Flagged last too early, the last chunk of a batch is refused (truncation).
+    opened, index, failure = cipher.open_batch_into(0, views[:2], 1, memoryview(out))
+    assert (opened, index, isinstance(failure, ChunkTampered)) == (CHUNK, 1, True)
