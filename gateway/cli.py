@@ -246,7 +246,10 @@ def _run_workers(config: GatewayConfig, workers: int) -> None:
     # Each worker listens on a socket of its own (SO_REUSEPORT), and the kernel spreads new
     # connections over them. On one shared socket the worker that woke first took every
     # connection waiting (measured: 12 and 13 of 16), and ran all of their requests alone.
-    # This socket only holds the port (bound, never listening, so it gets no connections).
+    # A plain bind first: it fails if anything holds the port, where SO_REUSEPORT alone
+    # would let a second gateway share the port silently. The socket after it only holds
+    # the port (bound, never listening, so it gets no connections).
+    _bind(server.host, server.port, listen=False).close()
     reserved = _bind(server.host, server.port, reuse_port=True, listen=False)
     port = int(reserved.getsockname()[1])
     # Before the fork: every process must count into the one shared directory.

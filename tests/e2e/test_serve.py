@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import http.client
 import json
 import os
@@ -24,7 +25,7 @@ import psutil
 import pytest
 
 from tests.conftest import client_for, gateway_config
-from tests.gateway_process import REPO, GatewayProcess
+from tests.gateway_process import KEY_RING_ENV, REPO, TEST_KEY_RING, GatewayProcess
 from tests.servers import free_port, random_name
 
 
@@ -205,6 +206,23 @@ def test_each_worker_listens_on_its_own_socket_and_gets_connections(
     # Hashed over two sockets, 32 connections all land on one with probability 2**-31.
     assert sum(held) == 32
     assert min(held) > 0, held
+
+    # SO_REUSEPORT must not let a second gateway share the port unnoticed.
+    second = GatewayProcess(tmp_path / "second", gateway.database_url, gateway.config, port=port)
+    second.workdir.mkdir()
+    env = {"SKYBRIDGE_DATABASE_URL": gateway.database_url, KEY_RING_ENV: TEST_KEY_RING}
+    command = [sys.executable, "-m", "gateway", "serve", "--config", str(second._write_config())]
+    intruder = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO), **env}, start_new_session=True,
+    )  # fmt: skip
+    try:
+        output, _ = intruder.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(intruder.pid, signal.SIGKILL)  # its workers too, had it started
+    assert intruder.returncode != 0
+    assert "Address already in use" in output, output[-2000:]
 
 
 def _slow_chunks(body: bytes, pieces: int, pause_s: float) -> Iterator[bytes]:
