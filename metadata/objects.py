@@ -232,11 +232,11 @@ class ObjectRepo:
         )
 
     async def fail_write(self, bucket_id: int, pk: int) -> bool:
-        """End a pending version as failed, releasing what it reserved; False when it was
-        no longer pending (its commit landed, or gc reaped it): then its bytes are not the
-        writer's to remove (migrations/0018)."""
-        ended = await self._pool.fetchval("SELECT fail_version($1, $2)", bucket_id, pk)
-        return bool(ended)
+        """End a pending version as failed, releasing what it reserved. True when its bytes
+        are the writer's to remove (it ended the version, or gc reaped it); False when the
+        version committed, its answer lost: then the bytes are the object's
+        (migrations/0018)."""
+        return bool(await self._pool.fetchval("SELECT fail_version($1, $2)", bucket_id, pk))
 
     async def get(self, bucket_id: int, key: str, version_id: str | None) -> VersionRow | None:
         """The latest version, or a given one ("null" names the null version)."""

@@ -335,15 +335,15 @@ class ObjectService:
         return self._crypto.new_envelope(chosen)
 
     async def _abandon(self, bucket_id: int, pk: int, targets: tuple[str, ...], key: str) -> None:
-        """End the version as failed and remove its bytes, but only when this call ended
-        it: after a commit that raised, the commit may still have landed (the answer was
-        lost), and then the bytes are the object's. Whatever stays pending, gc reaps."""
+        """End the version as failed and remove its bytes, but only when they are the
+        writer's: after a commit that raised, the commit may still have landed (the answer
+        was lost), and then the bytes are the object's. Whatever stays pending, gc reaps."""
         try:
-            ended = await self._objects.fail_write(bucket_id, pk)
+            theirs = await self._objects.fail_write(bucket_id, pk)
         except Exception:
             log.exception("marking write %s failed deferred to gc", pk)
             return
-        if ended:
+        if theirs:
             await self._writer.discard(targets, key)
 
     async def _commit(
