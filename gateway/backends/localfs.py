@@ -19,8 +19,11 @@ from pathlib import Path
 from typing import BinaryIO
 
 from gateway.backends.base import BackendCapabilities, BackendError, BackendKeyNotFound
+from gateway.crypto.format import SEALED_CHUNK
 
-READ_CHUNK_BYTES = 1024 * 1024
+# About 1 MiB, in whole sealed chunks of the encrypted format: an encrypted read opens
+# every chunk where it was read, with no copy to join one split across two reads.
+READ_CHUNK_BYTES = 16 * SEALED_CHUNK
 TMP_DIR_NAME = ".tmp"
 _KEY_RE = re.compile(r"[A-Za-z0-9._/-]+")
 
