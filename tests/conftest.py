@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -63,6 +64,13 @@ def new_database(postgres: PostgresServer) -> Iterator[Callable[[], str]]:
     yield make
     for drop in drops:
         run_sync(drop)
+
+
+def files_under(root: Path) -> list[Path]:
+    """Every file under ``root``. Walked with ``os.walk``, which skips a directory removed
+    meanwhile (gc deletes objects and prunes their empty directories while tests look),
+    where ``Path.rglob`` raises FileNotFoundError."""
+    return [Path(at, name) for at, _, names in os.walk(root) for name in names]
 
 
 def backend_config(kind: str, request: pytest.FixtureRequest, root: Path) -> dict[str, Any]:

@@ -22,7 +22,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests import rawclient
-from tests.conftest import client_for
+from tests.conftest import client_for, files_under
 from tests.gateway_process import GatewayProcess
 from tests.servers import random_name
 
@@ -58,8 +58,8 @@ def backend_keys(gateway: GatewayProcess) -> set[str]:
         root = Path(backend["path"])
         return {
             str(path.relative_to(root))
-            for path in root.rglob("*")
-            if path.is_file() and path.relative_to(root).parts[0] != ".tmp"
+            for path in files_under(root)
+            if path.relative_to(root).parts[0] != ".tmp"
         }
     client = boto3.client(
         "s3",
@@ -78,7 +78,7 @@ def _temp_files(gateway: GatewayProcess) -> list[Path]:
     backend = _backend(gateway)
     if backend["driver"] != "localfs":
         return []
-    return [p for p in (Path(backend["path"]) / ".tmp").rglob("*") if p.is_file()]
+    return files_under(Path(backend["path"]) / ".tmp")
 
 
 def _settled(gateway: GatewayProcess, stored: set[str]) -> tuple[set[str], list[Path]]:

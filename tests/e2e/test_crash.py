@@ -21,7 +21,7 @@ import asyncpg
 import pytest
 
 from benchmarks.client import Credentials, object_url, sign
-from tests.conftest import backend_config, client_for, gateway_config
+from tests.conftest import backend_config, client_for, files_under, gateway_config
 from tests.gateway_process import GatewayProcess
 from tests.netproxy import LinkProxy
 from tests.servers import random_name, s3_client
@@ -72,7 +72,7 @@ class BackendView:
     def keys(self) -> list[str]:
         if self.config["driver"] == "localfs":
             root = Path(self.config["path"])
-            return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+            return sorted(p.relative_to(root).as_posix() for p in files_under(root))
         listed = self._s3().list_objects_v2(Bucket=self.config["bucket"])
         return sorted(item["Key"] for item in listed.get("Contents", []))
 

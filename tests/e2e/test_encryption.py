@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 
 from gateway.crypto.format import CHUNK, TAG
 from tests.admin.client import AdminClient
-from tests.conftest import client_for
+from tests.conftest import client_for, files_under
 from tests.gateway_process import GatewayProcess
 from tests.servers import random_name
 
@@ -61,7 +61,7 @@ def sealed(
 
 
 def _stored_files(root: Path) -> list[Path]:
-    return [p for p in root.rglob("*") if p.is_file()]
+    return files_under(root)
 
 
 def _new_bucket(s3: Any) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests import rawclient
-from tests.conftest import client_for, gateway_config
+from tests.conftest import client_for, files_under, gateway_config
 from tests.e2e.test_bad_input import NO_RETRIES, unchanged
 from tests.fuzz.test_xml_fuzz import BILLION_LAUGHS, EXTERNAL_ENTITY
 from tests.gateway_process import GatewayProcess
@@ -218,7 +218,7 @@ def test_keys_that_are_not_utf8_or_hold_nul_are_invalid_uri(
 def _files_outside(root: Path) -> set[Path]:
     """Files in the directories around the localfs root (where an escape would land)."""
     around = root.parent.parent
-    return {p for p in around.rglob("*") if p.is_file() and not p.is_relative_to(root)}
+    return {p for p in files_under(around) if not p.is_relative_to(root)}
 
 
 @pytest.mark.parametrize(

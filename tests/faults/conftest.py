@@ -29,7 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from tests.conftest import client_for, run_sync
+from tests.conftest import client_for, files_under, run_sync
 from tests.deploy.conftest import RestartablePostgres
 from tests.faultproxy import FaultProxy
 from tests.gateway_process import GatewayProcess
@@ -141,8 +141,8 @@ class Rig:
         root = self.local_path
         return {
             p.relative_to(root).as_posix()
-            for p in root.rglob("*")
-            if p.is_file() and ".tmp" not in p.relative_to(root).parts
+            for p in files_under(root)
+            if ".tmp" not in p.relative_to(root).parts
         }
 
     def local_temp_files(self) -> list[Path]:
