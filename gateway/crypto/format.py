@@ -59,14 +59,9 @@ def part_key(data_key: bytes, salt: bytes, part: int) -> bytes:
     return HKDF(hashes.SHA256(), 32, salt, info).derive(data_key)
 
 
-def _nonce(part: int, index: int) -> bytes:
-    return struct.pack(">IQ", part, index)
-
-
-def _aad(salt: bytes, part: int, index: int, last: bool) -> bytes:
-    return struct.pack(">B16sIQ?", FORMAT_VERSION, salt, part, index, last)
-
-
+# A chunk's nonce is the part number and the chunk index (">IQ"); its associated data the
+# format version, salt, part, index and last-chunk flag (">B16sIQ?"). Each splits into a
+# head fixed per part and the index (and flag), so the head is packed once per part.
 _INDEX = struct.Struct(">Q")
 _LAST = (b"\x00", b"\x01")
 
@@ -76,16 +71,20 @@ class PartCipher:
 
     def __init__(self, data_key: bytes, salt: bytes, part: int) -> None:
         self._aead = AESGCM(part_key(data_key, salt, part))
-        self._salt = salt
         self._part = part
-        # What every chunk's nonce and associated data of this part begin with (the same
-        # bytes as ``_nonce`` and ``_aad``, packed once rather than per chunk).
         self._nonce_head = struct.pack(">I", part)
         self._aad_head = struct.pack(">B16sI", FORMAT_VERSION, salt, part)
 
+    def _nonce_and_aad(self, index: int, last: bool) -> tuple[bytes, bytes]:
+        counter = _INDEX.pack(index)
+        return self._nonce_head + counter, self._aad_head + counter + _LAST[last]
+
+    def _tampered(self, index: int) -> ChunkTampered:
+        return ChunkTampered(f"chunk {index} of part {self._part} is not authentic")
+
     def seal(self, index: int, plaintext: bytes | memoryview, last: bool) -> bytes:
-        aad = _aad(self._salt, self._part, index, last)
-        return self._aead.encrypt(_nonce(self._part, index), plaintext, aad)
+        nonce, aad = self._nonce_and_aad(index, last)
+        return self._aead.encrypt(nonce, plaintext, aad)
 
     def open_batch_into(
         self, index: int, batch: Sequence[memoryview], final: int, out: memoryview
@@ -93,7 +92,8 @@ class PartCipher:
         """Open consecutive sealed chunks, the first being chunk ``index`` of a part whose
         last chunk is ``final``, back to back into ``out`` (no copy of the results). Stops
         at the first that fails: (plaintext bytes opened, the next index, the failure or
-        None). The hot loop of an encrypted GET: names are looked up once per batch."""
+        None). The hot loop of an encrypted GET: ``_nonce_and_aad`` inlined, names looked up
+        once per batch."""
         decrypt, pack, last = self._aead.decrypt_into, _INDEX.pack, _LAST
         nonce_head, aad_head = self._nonce_head, self._aad_head
         at = 0
@@ -104,15 +104,14 @@ class PartCipher:
                 decrypt(nonce_head + counter, sealed, aad_head + counter + last[index == final],
                         out[at:end])  # fmt: skip
             except InvalidTag:
-                failure = ChunkTampered(f"chunk {index} of part {self._part} is not authentic")
-                return at, index, failure
+                return at, index, self._tampered(index)
             at = end
             index += 1
         return at, index, None
 
     def open(self, index: int, sealed: bytes | memoryview, last: bool) -> bytes:
-        aad = _aad(self._salt, self._part, index, last)
+        nonce, aad = self._nonce_and_aad(index, last)
         try:
-            return self._aead.decrypt(_nonce(self._part, index), sealed, aad)
+            return self._aead.decrypt(nonce, sealed, aad)
         except InvalidTag:
-            raise ChunkTampered(f"chunk {index} of part {self._part} is not authentic") from None
+            raise self._tampered(index) from None

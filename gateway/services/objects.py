@@ -365,8 +365,8 @@ class ObjectService:
             raise write_condition_error(failed) from None
         except VersionNotPending:
             # gc reaped the version while the body still streamed: the deletions it queued
-            # may have run before these bytes landed, so they are this writer's to remove.
-            await asyncio.shield(self._writer.discard(targets, key))
+            # may have run before these bytes landed (_abandon removes them).
+            await asyncio.shield(self._abandon(bucket_id, pk, targets, key))
             raise ServiceUnavailable("The upload took too long and was reclaimed.") from None
         except BaseException:
             await asyncio.shield(self._abandon(bucket_id, pk, targets, key))
