@@ -143,7 +143,7 @@ class ListedObject(NamedTuple):
     key: str
     size_bytes: int
     etag: str
-    created_at: datetime
+    last_modified: str  # ISO 8601 in UTC, whole seconds, as a listing shows it
     storage_class: str
     checksum_algorithm: str | None
     checksum_type: str | None

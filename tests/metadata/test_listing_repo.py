@@ -95,3 +95,30 @@ async def test_start_after_skips_exactly(
     for after in [keys[0], keys[50], "b/", "a"]:
         result = await service.list_objects(bucket, ListObjectsInput(after=after, max_keys=1000))
         assert [e.key for e in result.entries] == [k for k in keys if k > after]
+
+
+@pytest.mark.parametrize("session_zone", ["UTC", "Pacific/Chatham"])
+async def test_last_modified_is_utc_truncated_to_the_second(
+    pool: asyncpg.Pool, session_zone: str
+) -> None:
+    """A listing's LastModified must equal HEAD's Last-Modified: UTC, whole seconds cut off
+    (not rounded), whatever the session's time zone."""
+    bucket = await BucketRepo(pool).create(f"listing-time-{session_zone.lower()[:3]}", "AK",
+                                           "us-east-1", "local")  # fmt: skip
+    assert bucket is not None
+    await _write(ObjectRepo(pool, deletion_delay_s=0), bucket, "k", 0)
+    await _write(ObjectRepo(pool, deletion_delay_s=0), bucket, "d/k", 1)
+    await pool.execute(
+        "UPDATE object_versions SET created_at = '2026-02-28 23:59:59.999+00' WHERE bucket_id = $1",
+        bucket.id,
+    )
+    async with pool.acquire() as conn:
+        await conn.execute(f"SET TIME ZONE '{session_zone}'")
+        try:
+            repo = ListingRepo(conn)  # type: ignore[arg-type]
+            plain = await repo.list_current(bucket.id, "", "", "", 10)
+            delimited = await repo.list_current(bucket.id, "", "", "/", 10)
+        finally:
+            await conn.execute("RESET TIME ZONE")
+    assert [e.version.last_modified for e in plain if e.version] == ["2026-02-28T23:59:59.000Z"] * 2
+    assert [e.version.last_modified for e in delimited if e.version] == ["2026-02-28T23:59:59.000Z"]

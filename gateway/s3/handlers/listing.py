@@ -34,20 +34,16 @@ def _owner(call: S3Call) -> dict[str, str]:
     return {"ID": call.bucket.owner_access_key, "DisplayName": call.bucket.owner_access_key}
 
 
-def _content(call: S3Call, listed: ListedObject, encode: Encoder, owner: bool) -> xml.Raw:
+def _content(listed: ListedObject, encode: Encoder, owner_xml: str) -> xml.Raw:
     # Rendered by hand: a page holds a thousand of these and generic rendering dominates.
     checksum = ""
     if listed.checksum_algorithm:
         checksum = f"<ChecksumAlgorithm>{listed.checksum_algorithm}</ChecksumAlgorithm>"
         if listed.checksum_type:
             checksum += f"<ChecksumType>{listed.checksum_type}</ChecksumType>"
-    owner_xml = ""
-    if owner:
-        who = escape(call.bucket.owner_access_key)
-        owner_xml = f"<Owner><ID>{who}</ID><DisplayName>{who}</DisplayName></Owner>"
     return xml.Raw(
         f"<Contents><Key>{escape(encode(listed.key))}</Key>"
-        f"<LastModified>{xml.iso_time(listed.created_at)}</LastModified>"
+        f"<LastModified>{listed.last_modified}</LastModified>"
         f"<ETag>&quot;{escape(listed.etag)}&quot;</ETag>{checksum}"
         f"<Size>{listed.size_bytes}</Size><StorageClass>{listed.storage_class}</StorageClass>"
         f"{owner_xml}</Contents>"
@@ -59,11 +55,15 @@ def _contents(
 ) -> tuple[list[xml.Raw], list[dict[str, str]]]:
     contents: list[xml.Raw] = []
     prefixes: list[dict[str, str]] = []
+    owner_xml = ""
+    if owner:
+        who = escape(call.bucket.owner_access_key)
+        owner_xml = f"<Owner><ID>{who}</ID><DisplayName>{who}</DisplayName></Owner>"
     for entry in result.entries:
         if entry.is_prefix or entry.version is None:
             prefixes.append({"Prefix": encode(entry.key)})
         else:
-            contents.append(_content(call, entry.version, encode, owner))
+            contents.append(_content(entry.version, encode, owner_xml))
     return contents, prefixes
 
 
