@@ -21,7 +21,7 @@ from typing import TypeVar
 import uvloop
 from aiohttp import web
 
-from gateway import maintenance
+from gateway import maintenance, memory
 from gateway.admin import cli as admin_cli
 from gateway.admin.app import create_admin_app
 from gateway.app import RUNTIME, RootKey, create_app, ensure_root_key, load_key_ring
@@ -158,6 +158,7 @@ async def _serve(config: GatewayConfig, listeners: Listeners) -> None:
         if listeners.admin is None
         else await _start_admin(app, listeners.admin, config.admin.tls)
     )
+    memory.settle_heap()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     hangups: set[asyncio.Task[None]] = set()

@@ -1,4 +1,5 @@
-"""Giving freed heap back to the system.
+"""Giving freed heap back to the system, and keeping the cyclic garbage collector off the
+hot path.
 
 Bodies move through the gateway in chunks of up to 1 MiB. After the first such chunk is
 freed, glibc's dynamic mmap threshold serves them from the main heap, which then grows to
@@ -13,9 +14,16 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import ctypes.util
+import gc
 from collections.abc import Callable
 
 TRIM_INTERVAL_S = 10.0
+
+# Container allocations between young collections (CPython's default is 700). A listing
+# page allocates about 5,000 and a request dozens: at 700, a full collection, which walks
+# every tracked object of the process, came every dozen pages. Measured on a full listing of
+# 1M keys: 7.6-9.7 s at the defaults, 5.3-7.0 s frozen and at this threshold.
+YOUNG_COLLECTION_THRESHOLD = 20_000
 
 
 def _malloc_trim() -> Callable[[int], int] | None:
@@ -49,3 +57,13 @@ async def trim_heap_forever(interval_s: float = TRIM_INTERVAL_S) -> None:
         await asyncio.sleep(interval_s)
         # In a thread: it walks the heap under glibc's lock, not the GIL.
         await asyncio.to_thread(trim_heap)
+
+
+def settle_heap() -> None:
+    """Once serving has started: freeze what startup built (modules, the app, its routes and
+    pools live as long as the process), so that collections no longer walk it, and collect
+    the young generation less often. Cycles are still collected, only later."""
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, middle, old)

@@ -40,3 +40,37 @@ def test_trimming_returns_freed_buffers_to_the_system() -> None:
     ).stdout
     before, after = map(float, out.split())
     assert before - after > 48, (before, after)
+
+
+# In a process of its own too: freezing is process-wide and cannot be undone selectively.
+_SETTLE = textwrap.dedent(
+    """
+    import gc
+    from gateway import memory
+
+    class Node:
+        pass
+
+    kept = [Node() for _ in range(1000)]
+    for node in kept:
+        node.self = node  # a cycle each, live: what startup leaves
+    memory.settle_heap()
+    frozen = gc.get_freeze_count()
+    garbage = Node()
+    garbage.self = garbage
+    del garbage
+    gone = gc.collect()
+    print(frozen, gc.get_threshold()[0], gone, len(kept))
+    """
+)
+
+
+def test_settling_freezes_what_startup_built_and_still_collects_cycles() -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", _SETTLE], capture_output=True, text=True, check=True
+    ).stdout
+    frozen, threshold, collected, kept = map(int, out.split())
+    assert frozen >= 1000  # the live startup objects are out of every collection
+    assert threshold == memory.YOUNG_COLLECTION_THRESHOLD
+    assert collected >= 1  # a cycle made after settling is still found
+    assert kept == 1000
