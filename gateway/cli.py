@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import json
 import logging
 import multiprocessing
@@ -256,9 +255,7 @@ def _run_workers(config: GatewayConfig, workers: int) -> None:
     port = int(reserved.getsockname()[1])
     # Before the fork: every process must count into the one shared directory.
     meters.share_between_processes(config.data_dir / "metrics")
-    # Objects the workers inherit stay shared pages only while no collection writes to
-    # their headers: frozen, the workers' collectors leave them alone.
-    gc.freeze()
+    memory.freeze_for_fork()
     ctx = multiprocessing.get_context("fork")
     children = [
         ctx.Process(target=_serve_worker, args=(config, port, admin_sock)) for _ in range(workers)

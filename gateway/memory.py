@@ -67,3 +67,10 @@ def settle_heap() -> None:
     gc.freeze()
     _, middle, old = gc.get_threshold()
     gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, middle, old)
+
+
+def freeze_for_fork() -> None:
+    """Before forking workers: what they inherit stays in shared pages only while no
+    collection writes to the objects' headers; frozen, the workers' collectors leave them
+    alone."""
+    gc.freeze()

@@ -28,7 +28,8 @@ Element = str | int | bool | None | Mapping[str, Any] | Sequence[Any]
 def iso_time(moment: datetime) -> str:
     # Whole seconds, as S3 does: a listing's LastModified must equal HEAD's Last-Modified.
     # A page holds a thousand of these: asyncpg's datetimes are already in UTC, and %
-    # formatting costs a third less than isoformat and a fraction of strftime.
+    # formatting costs a third less than isoformat and a fraction of strftime. ListObjects
+    # has PostgreSQL format the same (metadata/listing.py, _LISTED_COLUMNS): keep them alike.
     if moment.tzinfo is not UTC:
         moment = moment.astimezone(UTC)
     return "%04d-%02d-%02dT%02d:%02d:%02d.000Z" % (  # noqa: UP031 (f-strings are slower here)
