@@ -12,6 +12,7 @@ and botocore's ``S3SigV4Auth`` / ``S3SigV4QueryAuth``, which the tests treat as 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import hmac
@@ -33,6 +34,7 @@ HeaderValue = str | Sequence[str]
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _DATE8 = re.compile(r"[0-9]{8}")
+_BASIC_TIME = re.compile(r"[0-9]{8}T[0-9]{6}Z")
 # A raw path made only of these is already in canonical form and is used byte for byte.
 _CANONICAL_PATH = re.compile(r"(?:[A-Za-z0-9\-._~/]|%[0-9A-F]{2})*")
 
@@ -78,7 +80,7 @@ def parse_amz_date(value: str) -> datetime:
     """UTC-aware time from x-amz-date basic format or an RFC 7231 ``Date`` header."""
     text = value.strip()
     try:
-        return datetime.strptime(text, AMZ_DATE_FORMAT).replace(tzinfo=UTC)
+        return _basic_time(text)
     except ValueError:
         pass
     try:
@@ -88,6 +90,19 @@ def parse_amz_date(value: str) -> datetime:
     if parsed.tzinfo is None:
         raise ValueError(f"HTTP date without a zone: {value!r}")
     return parsed.astimezone(UTC)
+
+
+def _basic_time(text: str) -> datetime:
+    """``YYYYMMDDTHHMMSSZ`` as UTC. Every signed request parses one (twice), and
+    ``strptime`` was a twentieth of a small GET's CPU: the common form is read by slicing,
+    anything else by ``strptime``, which accepts exactly what it did before."""
+    if _BASIC_TIME.fullmatch(text):
+        with contextlib.suppress(ValueError):  # a day or hour out of range: strptime says
+            return datetime(
+                int(text[0:4]), int(text[4:6]), int(text[6:8]),
+                int(text[9:11]), int(text[11:13]), int(text[13:15]), tzinfo=UTC,
+            )  # fmt: skip
+    return datetime.strptime(text, AMZ_DATE_FORMAT).replace(tzinfo=UTC)
 
 
 def parse_credential(value: str, error_code: str) -> Credential:
@@ -199,7 +214,7 @@ def _header_amz_date(headers: Mapping[str, str]) -> str:
 
 def _basic_amz_date(value: str, code: str) -> str:
     try:
-        datetime.strptime(value, AMZ_DATE_FORMAT)
+        _basic_time(value)
     except ValueError as exc:
         raise SigV4Error(code, f"X-Amz-Date must be in ISO8601 basic format: {value!r}") from exc
     return value
@@ -317,7 +332,7 @@ def string_to_sign(amz_date: str, scope: str, canonical_request: str) -> str:
 
 
 def compute_signature(secret_key: str, req: SignedRequest, canonical: str) -> str:
-    key = signing_key(secret_key, req.credential)
+    key = cached_signing_key(secret_key, req.credential)
     return hmac_hex(key, string_to_sign(req.amz_date, req.credential.scope, canonical))
 
 

@@ -234,3 +234,28 @@ async def test_localfs_delete_prunes_empty_dirs(tmp_path: Path) -> None:
 
 def _files_under(directory: Path) -> list[Path]:
     return [path for path in directory.rglob("*") if path.is_file()]
+
+
+async def test_localfs_refuses_a_symlinked_file_and_a_link_inside_the_root(
+    tmp_path: Path,
+) -> None:
+    outside = tmp_path / "outside"
+    outside.write_bytes(b"secret")
+    backend = LocalFsBackend("fs", tmp_path / "store")
+    await backend.put("a/real", pieces(b"ok"), 2)
+    (tmp_path / "store" / "a" / "file").symlink_to(outside)
+    (tmp_path / "store" / "inner").symlink_to(tmp_path / "store" / "a")
+    # No symlink is followed, wherever it leads: the gateway never makes one.
+    for key in ("a/file", "inner/real"):
+        with pytest.raises(BackendError, match="symlink"):
+            await read_all(backend, key)
+        assert await _size_or_error(backend, key) is None
+    assert await read_all(backend, "a/real") == b"ok"
+    assert outside.read_bytes() == b"secret"
+
+
+async def _size_or_error(backend: LocalFsBackend, key: str) -> int | None:
+    try:
+        return await backend.size(key)
+    except BackendError:
+        return None

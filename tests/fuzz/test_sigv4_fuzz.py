@@ -238,3 +238,39 @@ def _fresh_or_refused(signed: sigv4.SignedRequest) -> None:
 def test_canonicalisation_never_fails(path: str, query: str, is_presigned: bool) -> None:
     sigv4.canonical_path(path)
     sigv4.canonical_query(query, presigned=is_presigned)
+
+
+def _strptime_or_none(text: str) -> datetime | None:
+    try:
+        return datetime.strptime(text, sigv4.AMZ_DATE_FORMAT).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def _parsed_or_none(text: str) -> datetime | None:
+    try:
+        return sigv4.parse_amz_date(text)
+    except ValueError:
+        return None
+
+
+# Mostly the 16-character basic form, with digits where digits belong but any value: the
+# sliced fast path must agree with strptime on all of them, in and out of range.
+_BASIC_SHAPED = st.builds(
+    lambda date, time, t, z: f"{date}{t}{time}{z}",
+    st.from_regex(r"[0-9]{8}", fullmatch=True),
+    st.from_regex(r"[0-9]{6}", fullmatch=True),
+    st.sampled_from("TT t"),
+    st.sampled_from("ZZ z"),
+)
+
+
+@given(st.one_of(_BASIC_SHAPED, st.text(st.sampled_from("0123456789TZ "), max_size=18)))
+def test_basic_dates_parse_as_strptime_does(text: str) -> None:
+    expected = _strptime_or_none(text.strip())
+    if expected is not None:
+        assert _parsed_or_none(text) == expected
+    else:
+        # Not the basic form: only an HTTP date may still parse, never a different time.
+        parsed = _parsed_or_none(text)
+        assert parsed is None or not sigv4._BASIC_TIME.fullmatch(text.strip())
