@@ -123,8 +123,6 @@ class _FirstByteRace:
     last_error: Exception | None = None
 
     async def run(self) -> AsyncIterator[bytes]:
-        if not self.hedge:
-            return await self._in_turn()
         waiting = list(self.version.placements)
         late = True  # nothing asked yet
         while waiting or self.running:
@@ -143,20 +141,6 @@ class _FirstByteRace:
                     return _chain(first, stream)
         raise ServiceUnavailable("No replica of this object could be read.") from self.last_error
 
-    async def _in_turn(self) -> AsyncIterator[bytes]:
-        """Without hedging one replica is asked at a time, so no task is needed: what
-        ``run`` would do, awaited in place (a task and a wait were a twentieth of a small
-        GET's CPU)."""
-        for placement in self.version.placements:
-            stream = _placement_stream(self.backends, self.version, placement, self.start, self.end)
-            try:
-                first = await _prime(stream)
-            except (BackendError, UnknownBackend) as error:
-                self._unreadable(placement, error)
-                continue
-            return _chain(first, stream)
-        raise ServiceUnavailable("No replica of this object could be read.") from self.last_error
-
     def _ask(self, placement: PlacementRow, more: bool) -> float | None:
         """Start reading ``placement``; return how long to wait before hedging."""
         stream = _placement_stream(self.backends, self.version, placement, self.start, self.end)
@@ -172,14 +156,11 @@ class _FirstByteRace:
             return task.result()
         if not isinstance(error, BackendError | UnknownBackend):
             raise error
-        self._unreadable(placement, error)
-        return None
-
-    def _unreadable(self, placement: PlacementRow, error: Exception) -> None:
         log.warning(
             "placement %s/%s unreadable: %s", placement.backend, placement.backend_key, error
         )
         self.last_error = error
+        return None
 
     async def close_losers(self) -> None:
         """Replicas still being asked once one answered (or the read was given up)."""
