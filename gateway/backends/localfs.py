@@ -3,6 +3,8 @@
 Layout: ``<root>/<key>`` for objects and ``<root>/.tmp/`` for writes in progress. A write
 goes to a temp file first and becomes visible with one ``os.replace``, so a reader sees the
 old content or the new, never a mix. Whatever is left in ``.tmp`` after a crash is garbage.
+No symlink on a key's path is followed: the gateway never makes one, so one found there was
+planted, and it could lead outside the root.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ import http.client
 import os
 import re
 import signal
+import socket
 import threading
 import time
 from collections import Counter
@@ -29,6 +30,7 @@ BIG_BYTES = 24 * MIB
 # Both streams take about this long, so that SIGTERM lands in the middle of them.
 STREAM_S = 3.0
 PIECES = 24
+GET_RCVBUF_BYTES = 256 * 1024
 
 
 def _presigned(node_client: Any, method: str, bucket: str, key: str) -> tuple[str, int, str]:
@@ -63,6 +65,10 @@ class Streams:
     def get(self, target: tuple[str, int, str]) -> None:
         host, port, path = target
         connection = http.client.HTTPConnection(host, port, timeout=60)
+        connection.connect()
+        # A fixed, small receive buffer: with autotuning (tcp_rmem up to 32 MiB here) the
+        # kernel took the whole object before SIGTERM and the GET was no longer in flight.
+        connection.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, GET_RCVBUF_BYTES)
         connection.request("GET", path)
         response = connection.getresponse()
         digest = hashlib.md5()
