@@ -239,6 +239,7 @@ def build_services(
         max_delay_s=config.replication.retry_max_delay_s,
         egress=EgressRepo(pool),
         lease_s=config.replication.lease_s,
+        stall_timeout_s=config.replication.stall_timeout_s,
     )
     replacement = ReplacementWorker(pool, LedgerRepo(pool), topology)
     return services, Workers(

@@ -89,7 +89,8 @@ class LinkConfig:
 @dataclass(frozen=True, slots=True)
 class ReplicationConfig:
     interval_s: float = 1.0
-    # A synchronous target that takes no data for this long is dropped from the write.
+    # A synchronous target that takes no data for this long is dropped from the write; a
+    # queued copy whose body does not move for this long is given up and retried later.
     stall_timeout_s: float = 10.0
     retry_base_delay_s: float = 1.0
     retry_max_delay_s: float = 300.0

@@ -8,10 +8,12 @@ placement is recorded only if the version still exists.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Coroutine
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from gateway import checksums
 from gateway.backends.base import BackendError
@@ -30,6 +32,7 @@ from metadata.replication import ReplicationRepo, ReplicationTask
 log = logging.getLogger(__name__)
 
 LEASE_S = 60.0
+STALL_TIMEOUT_S = 10.0
 
 
 class CopyMismatch(Exception):
@@ -38,7 +41,7 @@ class CopyMismatch(Exception):
 
 async def _verified(
     stream: AsyncIterator[bytes], algorithm: str, expected: str | None, size: int
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     hasher = checksums.new_hasher(algorithm)
     seen = 0
     async for chunk in stream:
@@ -84,8 +87,10 @@ class ReplicationWorker:
         max_delay_s: float,
         egress: EgressRepo | None = None,
         lease_s: float = LEASE_S,
+        stall_timeout_s: float = STALL_TIMEOUT_S,
     ) -> None:
         self._lease_s = lease_s
+        self._stall_timeout_s = stall_timeout_s
         self._egress = egress
         self._queue = queue
         self._objects = objects
@@ -208,6 +213,65 @@ class ReplicationWorker:
         reader = self._backends.get(source.backend)
         writer = self._backends.get(target_name)
         for segment in segments_of(version, source):
-            body = _verified(reader.get(segment.key), segment.algorithm, segment.checksum,
-                             segment.size)  # fmt: skip
-            await writer.put(segment.key, body, segment.size)
+            body = _Watched(_verified(reader.get(segment.key), segment.algorithm,
+                                      segment.checksum, segment.size))  # fmt: skip
+            try:
+                await _unless_stalled(writer.put(segment.key, body, segment.size), body,
+                                      self._stall_timeout_s, target_name)  # fmt: skip
+            finally:
+                await body.aclose()
+
+
+class CopyStalled(BackendError):
+    """A copy's body stopped moving (a hung link or store): given up, retried later."""
+
+
+class _Watched:
+    """A copy's body that counts the chunks its writer has taken."""
+
+    def __init__(self, body: AsyncGenerator[bytes, None]) -> None:
+        self._body = body
+        self._chunks = self._counted()
+        self.taken = 0
+        self.ended = False
+
+    def __aiter__(self) -> _Watched:
+        return self
+
+    async def __anext__(self) -> bytes:
+        return await self._chunks.__anext__()
+
+    async def _counted(self) -> AsyncGenerator[bytes, None]:
+        async for chunk in self._body:
+            self.taken += 1
+            yield chunk
+        self.ended = True
+
+    async def aclose(self) -> None:
+        """Close the source now (its file or connection), whatever the writer did."""
+        with contextlib.suppress(Exception):
+            await self._chunks.aclose()
+        with contextlib.suppress(Exception):
+            await self._body.aclose()
+
+
+async def _unless_stalled(
+    put: Coroutine[Any, Any, int], body: _Watched, stall_timeout_s: float, target: str
+) -> None:
+    """Run ``put``, but give it up once its body has not moved for a stall timeout (found
+    within two). A copy over a hung link otherwise waited for as long as the link hung, and
+    the whole batch claimed with it waited too. Once the body is all taken, the driver's own
+    read timeout bounds the wait for the store's answer."""
+    task = asyncio.ensure_future(put)
+    try:
+        seen = -1
+        while not (await asyncio.wait({task}, timeout=stall_timeout_s))[0]:
+            if not body.ended and body.taken == seen:
+                raise CopyStalled(f"{target}: the copy took no data for {stall_timeout_s} s")
+            seen = body.taken
+        task.result()
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
