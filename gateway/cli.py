@@ -30,6 +30,7 @@ from gateway.crypto.keyring import KeyRing
 from gateway.embedded_pg import embedded_database
 from gateway.observability import meters
 from gateway.observability.access import ACCESS_LOGGER
+from gateway.observability.lines import BatchedLineHandler
 from gateway.s3 import connections, dispatch
 from gateway.services.admin_auth import new_token
 from gateway.services.admin_errors import Conflict
@@ -212,6 +213,9 @@ def _serve_process(config: GatewayConfig, sock: Listeners) -> None:
         loop.run_until_complete(_serve(config, sock))
     finally:
         loop.close()
+        # A worker process ends in os._exit, which skips logging.shutdown and its flush.
+        for handler in logging.getLogger(ACCESS_LOGGER).handlers:
+            handler.flush()
 
 
 def _announce(
@@ -341,8 +345,7 @@ def _exit_code(command: str, report: dict[str, object]) -> int:
 
 def _access_log_lines() -> None:
     """Access lines are bare JSON objects, whatever the level of the other loggers."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler = BatchedLineHandler(sys.stderr)
     access = logging.getLogger(ACCESS_LOGGER)
     access.addHandler(handler)
     access.setLevel(logging.INFO)

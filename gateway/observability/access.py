@@ -8,12 +8,12 @@ query string (presigned signatures and credentials), anything secret.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from json.encoder import encode_basestring_ascii
 
 from aiohttp import web
 
@@ -49,30 +49,33 @@ class AccessRecord:
     remote: str | None
 
     def json(self) -> str:
-        """One line; ``ensure_ascii`` keeps a key's newlines and control characters escaped."""
-        return json.dumps(
-            {
-                "time": datetime.fromtimestamp(self.started_at, UTC).isoformat(
-                    timespec="milliseconds"
-                ),
-                "request_id": self.request_id,
-                "tenant": self.tenant,
-                "access_key": self.access_key,
-                "operation": self.operation,
-                "method": self.method,
-                "bucket": self.bucket,
-                "key": self.key,
-                "status": self.status,
-                "bytes_in": self.bytes_in,
-                "bytes_out": self.bytes_out,
-                "duration_ms": round(self.duration_s * 1000, 3),
-                "ttfb_ms": None
-                if self.first_byte_s is None
-                else round(self.first_byte_s * 1000, 3),
-                "remote": self.remote,
-            },
-            separators=(",", ":"),
+        """One line, the same as ``json.dumps`` of the fields in this order with compact
+        separators, built by hand: it is written for every request, and the generic
+        encoder and its dict took about a tenth of a small GET's CPU. ASCII escaping keeps
+        a key's newlines and control characters escaped."""
+        first_byte = "null" if self.first_byte_s is None else _ms(self.first_byte_s)
+        return (
+            f'{{"time":"{_iso_ms(self.started_at)}","request_id":{_str(self.request_id)},'
+            f'"tenant":{_str(self.tenant)},"access_key":{_str(self.access_key)},'
+            f'"operation":{_str(self.operation)},"method":{_str(self.method)},'
+            f'"bucket":{_str(self.bucket)},"key":{_str(self.key)},"status":{self.status},'
+            f'"bytes_in":{self.bytes_in},"bytes_out":{self.bytes_out},'
+            f'"duration_ms":{_ms(self.duration_s)},"ttfb_ms":{first_byte},'
+            f'"remote":{_str(self.remote)}}}'
         )
+
+
+def _str(value: str | None) -> str:
+    return "null" if value is None else encode_basestring_ascii(value)
+
+
+def _ms(seconds: float) -> str:
+    # float.__repr__, as json.dumps writes a float.
+    return repr(round(seconds * 1000, 3))
+
+
+def _iso_ms(moment: float) -> str:
+    return datetime.fromtimestamp(moment, UTC).isoformat(timespec="milliseconds")
 
 
 async def _on_prepare(request: web.Request, response: web.StreamResponse) -> None:
@@ -145,7 +148,11 @@ class _Observer:
                 operation, request.method, bucket, key, status, bytes_in, bytes_out,
                 now - started, first_byte_s, request.remote,
             )  # fmt: skip
-            self._log.info("%s", record.json())
+            # Logger.info would also walk the stack to find its caller, for a line whose
+            # origin is always this one. No args: a "%" in a key is not a placeholder.
+            line = self._log.makeRecord(ACCESS_LOGGER, logging.INFO, __file__, 0, record.json(),
+                                        (), None)  # fmt: skip
+            self._log.handle(line)
 
     async def __call__(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         times = (time.time(), time.perf_counter())
