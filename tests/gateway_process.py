@@ -38,6 +38,9 @@ class GatewayProcess:
     admin_port: int = field(default_factory=free_port)
     admin_token: str = "sbt_test-bootstrap-admin-token"
     extra_env: dict[str, str] = field(default_factory=dict)
+    # The checkout whose code runs: ``python -m`` puts the working directory first on
+    # sys.path, so the process runs from it as well as having it on PYTHONPATH.
+    code_root: Path = REPO
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -88,14 +91,15 @@ class GatewayProcess:
             "SKYBRIDGE_ROOT_ACCESS_KEY": self.access_key,
             "SKYBRIDGE_ROOT_SECRET_KEY": self.secret_key,
             KEY_RING_ENV: TEST_KEY_RING,
-            "PYTHONPATH": str(REPO),
+            "PYTHONPATH": str(self.code_root),
             **self.extra_env,
         }
         command = [sys.executable, "-m", "gateway", "serve", "--config", str(self._write_config())]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
-            )
+                command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                cwd=self.code_root,
+            )  # fmt: skip
         self._wait_ready()
 
     def _wait_ready(self, timeout_s: float = 30.0) -> None:
