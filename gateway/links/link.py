@@ -201,7 +201,9 @@ class Link:
 
     async def _first(self, stream: AsyncIterator[bytes]) -> bytes | None:
         try:
-            return await asyncio.wait_for(anext(stream, None), self._first_byte_timeout_s)
+            # Not wait_for: in this task, so a read costs no task of its own for its first byte.
+            async with asyncio.timeout(self._first_byte_timeout_s):
+                return await anext(stream, None)
         except TimeoutError:
             raise LinkTimeout(
                 f"link {self.link_name}: no first byte in {self._first_byte_timeout_s} s"

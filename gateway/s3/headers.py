@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import datetime
-from email.utils import format_datetime, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qsl, quote
 
 from multidict import CIMultiDictProxy
 
 from gateway import checksums
 from gateway.errors import InvalidArgument, InvalidStorageClass, InvalidTag, NotImplementedError_
+from gateway.http_dates import http_date
 from gateway.s3.router import decode_name
 from gateway.services.context import ByteRange, Conditions
 from gateway.services.objects import ObjectAttributes
@@ -36,10 +37,6 @@ STORAGE_CLASSES = frozenset(
 # ASCII digits: \d would also take other scripts' digits, which RFC 9110 does not.
 _RANGE = re.compile(r"^bytes=([0-9]*)-([0-9]*)$")
 META_PREFIX = "x-amz-meta-"
-
-
-def http_date(moment: datetime) -> str:
-    return format_datetime(moment.replace(microsecond=0), usegmt=True)
 
 
 def parse_http_date(value: str | None) -> datetime | None:

@@ -38,6 +38,7 @@ from gateway.errors import (
     S3Error,
     ServiceUnavailable,
 )
+from gateway.http_dates import http_date
 from gateway.placement.model import ObjectFacts, WritePlan
 from gateway.placement.tiers import is_archive
 from gateway.services.access_policy import object_acl_grants
@@ -179,7 +180,6 @@ def evaluate_conditions(conditions: Conditions, version: VersionRow) -> None:
     """S3's precondition order: If-Match beats If-Unmodified-Since, and If-None-Match
     beats If-Modified-Since (RFC 7232 section 6)."""
     etag, modified = version.etag, _seconds(version.created_at)
-    headers = {"ETag": f'"{etag}"', "Last-Modified": _http_date(modified)}
     if conditions.if_match is not None:
         if not etag_matches(conditions.if_match, etag):
             raise PreconditionFailed(Condition="If-Match")
@@ -187,13 +187,13 @@ def evaluate_conditions(conditions: Conditions, version: VersionRow) -> None:
         raise PreconditionFailed(Condition="If-Unmodified-Since")
     if conditions.if_none_match is not None:
         if etag_matches(conditions.if_none_match, etag):
-            raise NotModified(headers=headers)
+            raise NotModified(headers=_not_modified_headers(etag, modified))
     elif conditions.if_modified_since and modified <= conditions.if_modified_since:
-        raise NotModified(headers=headers)
+        raise NotModified(headers=_not_modified_headers(etag, modified))
 
 
-def _http_date(moment: datetime) -> str:
-    return moment.strftime("%a, %d %b %Y %H:%M:%S GMT")
+def _not_modified_headers(etag: str, modified: datetime) -> dict[str, str]:
+    return {"ETag": f'"{etag}"', "Last-Modified": http_date(modified)}
 
 
 def new_version_id() -> str:
@@ -477,7 +477,7 @@ class ObjectService:
             headers = {"x-amz-delete-marker": "true"}
             if version_id is not None:
                 headers["x-amz-version-id"] = version.visible_version_id
-                headers["Last-Modified"] = _http_date(_seconds(version.created_at))
+                headers["Last-Modified"] = http_date(version.created_at)
                 raise MethodNotAllowed(headers=headers, Method="GET", ResourceType="DeleteMarker")
             raise NoSuchKey(headers=headers, Key=key)
         return self.ordered(bucket, version)
