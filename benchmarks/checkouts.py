@@ -19,17 +19,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import shutil
 import statistics
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.client import MIB, Credentials, LeanS3Client, object_url, run_load
 from benchmarks.encryption import DEFAULT_SSE
-from benchmarks.harness import BENCH_GC, gateway_pid, run_sync, tree_cpu_s
+from benchmarks.harness import gateway_config, gateway_pid, scratch, tree_cpu_s
 from tests.gateway_process import REPO, GatewayProcess
-from tests.servers import PostgresServer, fresh_database
 
 KIB = 1024
 PUT_KEYS = 32
@@ -138,18 +135,9 @@ def main() -> None:
     args = parser.parse_args()
     workload = Workload(args.op, args.size_kib * KIB, args.concurrency, args.seconds, args.sse)
     with contextlib.ExitStack() as stack:
-        workdir = Path(tempfile.mkdtemp(prefix="sb-checkouts-"))
-        stack.callback(shutil.rmtree, workdir, ignore_errors=True)
-        postgres = stack.enter_context(PostgresServer())
-        dsn, drop = asyncio.run(fresh_database(postgres.dsn))
-        stack.callback(run_sync, drop)
+        workdir, dsn = scratch(stack)
         backend = {"name": "localfs", "driver": "localfs", "path": str(workdir / "localfs")}
-        config = {
-            "backends": [backend],
-            "default_backend": "localfs",
-            "gc": BENCH_GC,
-            "server": {"workers": args.workers},
-        }
+        config = gateway_config(backend, args.workers)
         contenders = []
         for name, root in (("this", REPO), ("other", args.other.resolve())):
             gateway = GatewayProcess(workdir / name, dsn, config, code_root=root)

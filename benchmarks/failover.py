@@ -29,27 +29,23 @@ import asyncio
 import contextlib
 import multiprocessing
 import random
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 
 from benchmarks.client import Credentials, LeanS3Client, LoadResult, S3Error, percentile, run_load
+from benchmarks.harness import scratch
 from tests.gateway_process import GatewayProcess
 from tests.netproxy import LinkProxy
 from tests.servers import (
     LOOPBACK,
     MotoServer,
-    PostgresServer,
     SeaweedServer,
-    fresh_database,
     make_bucket,
     random_name,
 )
@@ -182,11 +178,7 @@ class Cluster:
 def cluster() -> Iterator[Cluster]:
     """PostgreSQL, SeaweedFS, moto, a proxy per remote link and a gateway over them."""
     with contextlib.ExitStack() as stack:
-        workdir = Path(tempfile.mkdtemp(prefix="sb-bench-"))
-        stack.callback(shutil.rmtree, workdir, ignore_errors=True)
-        postgres = stack.enter_context(PostgresServer())
-        dsn, drop = asyncio.run(fresh_database(postgres.dsn))
-        stack.callback(run_sync, drop)
+        workdir, dsn = scratch(stack)
         servers: dict[str, SeaweedServer | MotoServer] = {
             "sw": stack.enter_context(SeaweedServer()),
             "mo": stack.enter_context(MotoServer()),

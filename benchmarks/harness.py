@@ -66,24 +66,35 @@ def _backend(kind: str, workdir: Path, stack: contextlib.ExitStack) -> dict[str,
     }
 
 
+def scratch(stack: contextlib.ExitStack) -> tuple[Path, str]:
+    """A temporary directory and a fresh database (on PostgreSQL, started if none runs),
+    both removed when ``stack`` closes."""
+    workdir = Path(tempfile.mkdtemp(prefix="sb-bench-"))
+    stack.callback(shutil.rmtree, workdir, ignore_errors=True)
+    postgres = stack.enter_context(PostgresServer())
+    dsn, drop = asyncio.run(fresh_database(postgres.dsn))
+    stack.callback(run_sync, drop)
+    return workdir, dsn
+
+
+def gateway_config(backend: dict[str, Any], workers: int = 1) -> dict[str, Any]:
+    """A benchmark gateway's configuration: one backend, the default for every bucket."""
+    return {
+        "backends": [backend],
+        "default_backend": backend["name"],
+        "gc": BENCH_GC,
+        "server": {"workers": workers},
+    }
+
+
 @contextlib.contextmanager
 def gateway_stack(kind: str, workers: int = 1) -> Iterator[Stack]:
     """A gateway (of ``workers`` processes) on a fresh database over a backend of ``kind``;
     all torn down on exit."""
     with contextlib.ExitStack() as stack:
-        workdir = Path(tempfile.mkdtemp(prefix="sb-bench-"))
-        stack.callback(shutil.rmtree, workdir, ignore_errors=True)
-        postgres = stack.enter_context(PostgresServer())
-        dsn, drop = asyncio.run(fresh_database(postgres.dsn))
-        stack.callback(run_sync, drop)
+        workdir, dsn = scratch(stack)
         backend = _backend(kind, workdir, stack)
-        config = {
-            "backends": [backend],
-            "default_backend": backend["name"],
-            "gc": BENCH_GC,
-            "server": {"workers": workers},
-        }
-        gateway = GatewayProcess(workdir / "gateway", dsn, config)
+        gateway = GatewayProcess(workdir / "gateway", dsn, gateway_config(backend, workers))
         gateway.start()
         stack.callback(gateway.stop)
         try:
