@@ -12,7 +12,7 @@ Each gateway runs from its checkout's directory: ``python -m`` puts the working 
 first on ``sys.path``, so a gateway started from this checkout imports this checkout's
 ``gateway`` package whatever ``PYTHONPATH`` says (measured: "comparisons" that set only
 ``PYTHONPATH`` ran the same code twice, with medians of 0.94-0.99x and single pairs of
-0.68-1.12x between identical gateways).
+0.68-1.14x between identical gateways).
 """
 
 from __future__ import annotations
