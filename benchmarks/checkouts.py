@@ -24,12 +24,11 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.client import MIB, Credentials, LeanS3Client, object_url, run_load
-from benchmarks.encryption import DEFAULT_SSE
+from benchmarks.client import KIB, MIB, Credentials, LeanS3Client, run_load
+from benchmarks.encryption import enable_default_sse
 from benchmarks.harness import gateway_config, gateway_pid, scratch, tree_cpu_s
 from tests.gateway_process import REPO, GatewayProcess
 
-KIB = 1024
 PUT_KEYS = 32
 
 
@@ -65,9 +64,7 @@ class Contender:
     async def prepare(self) -> None:
         await self.client.create_bucket(self.bucket)
         if self.workload.sse:
-            url = object_url(self.gateway.endpoint, self.bucket, query="encryption")
-            headers = {"content-length": str(len(DEFAULT_SSE))}
-            await self.client.request("PUT", url, data=DEFAULT_SSE, headers=headers)
+            await enable_default_sse(self.client, self.bucket)
         for n in range(self.workload.concurrency):
             await self.client.put(self.bucket, f"get/{n}", self.body, len(self.body))
 

@@ -18,7 +18,8 @@ import aiohttp
 
 from gateway.sigv4 import sign_headers
 
-MIB = 1024 * 1024
+KIB = 1024
+MIB = 1024 * KIB
 READ_CHUNK_BYTES = 256 * 1024
 
 

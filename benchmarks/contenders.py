@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.client import Credentials, LeanS3Client, object_url
-from benchmarks.encryption import DEFAULT_SSE
+from benchmarks.encryption import enable_default_sse
 from benchmarks.harness import BENCH_GC, module_server, run_sync
 from tests.gateway_process import GatewayProcess
 from tests.servers import (
@@ -189,6 +189,4 @@ async def _create_skybridge_bucket(
         )
     await client.request("PUT", url, data=body, headers={"content-length": str(len(body))})
     if sse:
-        url = object_url(client.endpoint, bucket, query="encryption")
-        headers = {"content-length": str(len(DEFAULT_SSE))}
-        await client.request("PUT", url, data=DEFAULT_SSE, headers=headers)
+        await enable_default_sse(client, bucket)

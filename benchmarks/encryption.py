@@ -30,6 +30,13 @@ DEFAULT_SSE = (
 )
 
 
+async def enable_default_sse(client: LeanS3Client, bucket: str) -> None:
+    """PutBucketEncryption: SSE-S3 by default for ``bucket``."""
+    url = object_url(client.endpoint, bucket, query="encryption")
+    headers = {"content-length": str(len(DEFAULT_SSE))}
+    await client.request("PUT", url, data=DEFAULT_SSE, headers=headers)
+
+
 async def _load(
     client: LeanS3Client, bucket: str, op: str, body: bytes, concurrency: int, seconds: float
 ) -> LoadResult:
@@ -72,13 +79,10 @@ def _report(op: str, size: int, concurrency: int, runs: dict[str, list[Run]]) ->
         print(f"      {bucket:>6} runs, MiB/s (CPU ms/MiB): {listed}")
 
 
-async def run(endpoint: str, client: LeanS3Client, pid: int, seconds: float, rounds: int) -> None:
+async def run(client: LeanS3Client, pid: int, seconds: float, rounds: int) -> None:
     await client.create_bucket("clear")
     await client.create_bucket("sealed")
-    await client.request(
-        "PUT", object_url(endpoint, "sealed", query="encryption"), data=DEFAULT_SSE,
-        headers={"content-length": str(len(DEFAULT_SSE))},
-    )  # fmt: skip
+    await enable_default_sse(client, "sealed")
     for size, concurrency in SIZES.items():
         body = bytes(range(256)) * (size // 256)
         for bucket in ("clear", "sealed"):
@@ -111,7 +115,7 @@ def main() -> None:
             async def go() -> None:
                 pid = gateway_pid(stack.gateway)
                 async with LeanS3Client(stack.gateway.endpoint, stack.credentials) as client:
-                    await run(stack.gateway.endpoint, client, pid, args.seconds, args.rounds)
+                    await run(client, pid, args.seconds, args.rounds)
 
             asyncio.run(go())
 

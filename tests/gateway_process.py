@@ -133,9 +133,10 @@ class GatewayProcess:
             text=True,
             timeout=timeout_s,
             check=False,
+            cwd=self.code_root,
             env={
                 **os.environ,
-                "PYTHONPATH": str(REPO),
+                "PYTHONPATH": str(self.code_root),
                 "SKYBRIDGE_DATABASE_URL": self.database_url,
                 KEY_RING_ENV: TEST_KEY_RING,
             },
